@@ -1,0 +1,95 @@
+"""The application factory."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, jsonify, send_from_directory
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from clientnest.runtime import Runtime, build_runtime, set_current
+from clientnest.settings import load_settings
+
+from . import db_session
+from .extensions import api
+
+__all__ = ["create_app", "BLUEPRINTS"]
+
+log = logging.getLogger(__name__)
+
+#: every resource package, each with a ``routes.blp`` blueprint
+BLUEPRINTS = (
+    "health",
+    "auth",
+    "workspaces",
+    "members",
+    "plugins",
+    "platforms",
+    "accounts",
+    "media",
+    "posts",
+    "ai",
+    "inbox",
+    "webhooks",
+)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime | None = None) -> Flask:
+    """Build the app. ``test_config`` overrides settings (see :mod:`clientnest.settings`)
+    and Flask config keys alike; ``runtime`` injects a ready runtime (tests)."""
+    app = Flask("clientnest")
+    cfg = dict(test_config or {})
+    if runtime is None:
+        runtime = build_runtime(load_settings(cfg))
+    set_current(runtime)
+    app.extensions["clientnest"] = runtime
+    settings = runtime.settings
+
+    app.config.update(
+        API_TITLE="ClientNest API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        # served from the swagger-ui-bundle package: no CDN, works air-gapped
+        OPENAPI_SWAGGER_UI_URL="/api/docs/static/",
+        MAX_CONTENT_LENGTH=settings.media_max_bytes,
+        JSON_SORT_KEYS=False,
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "API token from POST /api/v1/auth/tokens"}
+                }
+            },
+            "security": [{"bearerAuth": []}],
+            "info": {"description": "ClientNest: schedule, publish and measure social posts. Errors are JSON {code, status, message, errors?}."},
+        },
+    )
+    app.config.update({k: v for k, v in cfg.items() if k.isupper()})
+
+    api.init_app(app)
+    db_session.init_app(app)
+
+    @app.get("/api/docs/static/<path:filename>")
+    def swagger_static(filename: str) -> Any:
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    import importlib
+
+    for name in BLUEPRINTS:
+        module = importlib.import_module(f"clientnest.api.{name}.routes")
+        api.register_blueprint(module.blp)
+
+    @app.errorhandler(Exception)
+    def _unhandled(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):
+            return api.handle_http_exception(exc)
+        # Never leak internals (or secrets inside them) in a response.
+        log.exception("unhandled error")
+        err = InternalServerError()
+        return jsonify(code=500, status=err.name, message="internal error; see the server log"), 500
+
+    return app

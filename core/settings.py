@@ -1,0 +1,167 @@
+"""Settings, read once from the environment and an optional TOML file.
+
+Precedence: explicit overrides (``create_app(test_config=...)``) > environment
+(``CLIENTNEST_*``, ``DATABASE_URL``, ``REDIS_URL``) > the file named by
+``CLIENTNEST_CONFIG`` > defaults. Defaults are the embedded mode: SQLite under
+``./var``, in-process jobs, local media, platform sandboxes.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+
+def _split(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        items = [str(v).strip() for v in value]
+    else:
+        items = [v.strip() for v in str(value).split(",")]
+    return tuple(v for v in items if v)
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: where var files live in embedded mode (SQLite db, media, generated keys)
+    data_dir: str = "var"
+    database_url: str = ""
+    #: empty = embedded: jobs run in-process, no Redis needed
+    redis_url: str = ""
+    #: Fernet keys, newest first; older keys still decrypt (rotation)
+    fernet_keys: tuple[str, ...] = ()
+    #: public base URL of this API, used to build OAuth redirect URIs and media URLs
+    public_url: str = "http://127.0.0.1:8000"
+    #: allowlist of plugin names; None = every installed plugin
+    plugins: tuple[str, ...] | None = None
+    disabled_plugins: tuple[str, ...] = ()
+    strict_plugins: bool = False
+    #: raw per-plugin settings from the config file, [plugins.<name>]
+    plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    media_storage: str = "local"  # local | s3
+    media_max_bytes: int = 512 * 1024 * 1024
+    media_max_image_bytes: int = 8 * 1024 * 1024
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_public_url: str = ""
+    #: login / token creation attempts per email and client address per minute
+    login_rate_limit: int = 10
+    #: how late a missed post may still go out, seconds (default 6 h)
+    max_lateness_seconds: int = 6 * 3600
+    #: seconds a worker may hold a target in "publishing" before it is reconciled
+    publish_lease_seconds: int = 120
+    max_publish_attempts: int = 5
+    dispatch_interval_seconds: float = 1.0
+    #: run the dispatcher as a thread of the app (embedded mode)
+    embedded_dispatcher: bool = True
+    #: embedded mode points connectors at their in-process sandboxes
+    sandbox: bool = True
+    idempotency_ttl_seconds: int = 24 * 3600
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Heroku-style URLs name the driver implicitly; we ship psycopg 3.
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://"):]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            return url
+        return f"sqlite:///{Path(self.data_dir).absolute() / 'clientnest.db'}"
+
+    def plugin_settings(self, plugin: str) -> dict[str, Any]:
+        """Raw settings of one plugin: file section, then ``CLIENTNEST_<PLUGIN>_<FIELD>``."""
+        out = dict(self.plugin_config.get(plugin, {}))
+        prefix = f"CLIENTNEST_{plugin.upper()}_"
+        for key, value in os.environ.items():
+            if key.startswith(prefix):
+                out[key[len(prefix):].lower()] = value
+        return out
+
+
+_ENV: dict[str, str] = {
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+    "CLIENTNEST_DATA_DIR": "data_dir",
+    "CLIENTNEST_FERNET_KEYS": "fernet_keys",
+    "CLIENTNEST_PUBLIC_URL": "public_url",
+    "CLIENTNEST_PLUGINS": "plugins",
+    "CLIENTNEST_DISABLED_PLUGINS": "disabled_plugins",
+    "CLIENTNEST_STRICT_PLUGINS": "strict_plugins",
+    "CLIENTNEST_MEDIA_STORAGE": "media_storage",
+    "CLIENTNEST_MEDIA_MAX_BYTES": "media_max_bytes",
+    "CLIENTNEST_MEDIA_MAX_IMAGE_BYTES": "media_max_image_bytes",
+    "CLIENTNEST_S3_BUCKET": "s3_bucket",
+    "CLIENTNEST_S3_ENDPOINT_URL": "s3_endpoint_url",
+    "CLIENTNEST_S3_PUBLIC_URL": "s3_public_url",
+    "CLIENTNEST_LOGIN_RATE_LIMIT": "login_rate_limit",
+    "CLIENTNEST_MAX_LATENESS_SECONDS": "max_lateness_seconds",
+    "CLIENTNEST_PUBLISH_LEASE_SECONDS": "publish_lease_seconds",
+    "CLIENTNEST_MAX_PUBLISH_ATTEMPTS": "max_publish_attempts",
+    "CLIENTNEST_DISPATCH_INTERVAL_SECONDS": "dispatch_interval_seconds",
+    "CLIENTNEST_EMBEDDED_DISPATCHER": "embedded_dispatcher",
+    "CLIENTNEST_SANDBOX": "sandbox",
+    "CLIENTNEST_LOG_LEVEL": "log_level",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    f = {f.name: f for f in fields(Settings)}[name]
+    kind = f.type
+    try:
+        if name in ("plugins",):
+            return _split(value)
+        if name in ("disabled_plugins", "fernet_keys"):
+            return _split(value) or ()
+        if kind == "bool":
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "str":
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}: cannot read {value!r} as {kind}") from None
+    return value
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from file, environment and ``overrides``."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = env.get("CLIENTNEST_CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"CLIENTNEST_CONFIG={path}: {exc}") from None
+        section = dict(data.get("clientnest", {}))
+        plugin_cfg = data.get("plugins", {})
+        if plugin_cfg:
+            values["plugin_config"] = {k: dict(v) for k, v in plugin_cfg.items()}
+        known = {f.name for f in fields(Settings)}
+        for key, value in section.items():
+            if key not in known:
+                raise ConfigError(f"{path}: unknown setting {key!r} in [clientnest]")
+            values[key] = _coerce(key, value)
+    for var, name in _ENV.items():
+        if var in env and env[var] != "":
+            values[name] = _coerce(name, env[var])
+    for key, value in (overrides or {}).items():
+        if key in {f.name for f in fields(Settings)}:
+            values[key] = _coerce(key, value) if key != "plugin_config" else value
+    return replace(Settings(), **values)

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from importlib import metadata
+
+from clientnest.plugins import build_plugin_host
+from clientnest.settings import Settings
+
+
+def test_entry_point_loads_the_instagram_connector() -> None:
+    eps = [ep for ep in metadata.entry_points(group="clientnest") if ep.name == "instagram"]
+    assert len(eps) == 1
+    host = build_plugin_host(Settings(plugins=("instagram",)))
+    assert host.platforms() == ["instagram"]
+    info = host.plugins["instagram"]
+    assert info.enabled and info.error is None
+    assert info.kind == "connector"
+    assert info.distribution == "clientnest-instagram"
+    assert "clientnest_register_connectors" in info.hooks
