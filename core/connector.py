@@ -285,9 +285,10 @@ class SocialConnector:
         """Length as the platform counts it (X weights URLs and CJK)."""
         return len(text)
 
-    def validate(self, content: PostContent) -> list[RuleViolation]:
-        """Check ``content`` against :attr:`rules`; an empty list means it fits."""
-        r = self.rules
+    def validate(self, content: PostContent, rules: PlatformRules | None = None) -> list[RuleViolation]:
+        """Check ``content`` against ``rules`` (default :attr:`rules`; the core
+        passes the answer of ``clientnest_platform_rules``). Empty list: it fits."""
+        r = rules or self.rules
         out: list[RuleViolation] = []
         texts = [content.text, *content.thread]
         for i, text in enumerate(texts):
@@ -326,6 +327,19 @@ class SocialConnector:
             if limit is not None and m.size > limit:
                 out.append(RuleViolation("media_size", f"media {m.id}: {m.size} bytes; at most {limit} allowed"))
         return out
+
+    # -- sandbox --------------------------------------------------------------
+    @classmethod
+    def sandbox(cls) -> Any:
+        """A WSGI app imitating the platform (real response shapes, OAuth that
+        approves at once, fault injection), or ``None`` if the plugin has none.
+        The embedded mode mounts it at ``/sandbox/<name>``."""
+        return None
+
+    @classmethod
+    def sandbox_config(cls, base_url: str) -> dict[str, Any]:
+        """Settings that point this connector at its sandbox served at ``base_url``."""
+        return {}
 
     # -- connecting -----------------------------------------------------------
     def authorization_url(self, redirect_uri: str, state: str) -> AuthorizationRequest:

@@ -87,7 +87,12 @@ class PluginHost:
                 inst = self._instances.get(key)
                 if inst is None:
                     schema: ConfigSchema = cls.config_schema
-                    config = schema.validate(name, self.settings.plugin_settings(name))
+                    raw = self.settings.plugin_settings(name)
+                    if kind == "connector" and self.settings.sandbox:
+                        # sandbox mode: point at /sandbox/<name>; explicit settings win
+                        base = f"{self.settings.public_url.rstrip('/')}/sandbox/{name}"
+                        raw = {**cls.sandbox_config(base), **raw}
+                    config = schema.validate(name, raw)
                     inst = cls(config)
                     self._instances[key] = inst
         return inst

@@ -164,4 +164,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
     for key, value in (overrides or {}).items():
         if key in {f.name for f in fields(Settings)}:
             values[key] = _coerce(key, value) if key != "plugin_config" else value
+    if "sandbox" not in values:
+        # Sandboxes are the embedded default only: a production install (a
+        # database or Redis configured) never talks to a sandbox by accident.
+        values["sandbox"] = not (values.get("database_url") or values.get("redis_url"))
     return replace(Settings(), **values)
