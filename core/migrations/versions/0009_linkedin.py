@@ -1,0 +1,24 @@
+"""linkedin: schema changes owned by the linkedin area (empty until it needs one)
+
+Revision ID: 0009
+Revises: 0008
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import clientnest.db  # noqa: F401
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

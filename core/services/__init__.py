@@ -1,0 +1,1 @@
+"""Business logic: one module per area, called by the API views and jobs."""
