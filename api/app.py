@@ -83,6 +83,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
         module = importlib.import_module(f"clientnest.api.{name}.routes")
         api.register_blueprint(module.blp)
 
+    if settings.sandbox:
+        _mount_sandboxes(app, runtime)
+
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
@@ -93,3 +96,18 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
         return jsonify(code=500, status=err.name, message="internal error; see the server log"), 500
 
     return app
+
+
+def _mount_sandboxes(app: Flask, runtime: Runtime) -> None:
+    """Embedded mode: each connector's sandbox answers at /sandbox/<name>,
+    where sandbox-mode settings point the connector (see PluginHost)."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    mounts: dict[str, Any] = {}
+    for name, cls in runtime.plugins.connector_classes.items():
+        sandbox = cls.sandbox()
+        if sandbox is not None:
+            mounts[f"/sandbox/{name}"] = sandbox
+    if mounts:
+        app.wsgi_app = DispatcherMiddleware(app.wsgi_app, mounts)  # type: ignore[method-assign]
+    app.extensions["clientnest_sandboxes"] = sorted(mounts)

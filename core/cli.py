@@ -1,0 +1,184 @@
+"""The ``clientnest`` command: run, db upgrade, plugins, sandbox, worker, scheduler."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from .settings import load_settings
+
+__all__ = ["main", "cli"]
+
+DEMO_EMAIL = "demo@clientnest.local"
+DEMO_PASSWORD = "clientnest-demo"
+
+
+@click.group()
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING ... (default: CLIENTNEST_LOG_LEVEL or INFO)")
+def cli(log_level: str | None) -> None:
+    """ClientNest: social media management."""
+    level = (log_level or os.environ.get("CLIENTNEST_LOG_LEVEL") or "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations to DATABASE_URL (or the embedded SQLite file)."""
+    from .migrate import upgrade
+
+    settings = load_settings()
+    if not settings.database_url:
+        os.makedirs(settings.data_dir, exist_ok=True)
+    upgrade(settings.resolved_database_url(), revision)
+    click.echo(f"database at revision {revision}")
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def plugins_cmd(as_json: bool) -> None:
+    """List plugins: name, version, kind, enabled, hooks, load error."""
+    from .plugins import build_plugin_host
+
+    host = build_plugin_host(load_settings())
+    rows = [info.to_json() for info in host.plugins.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = "enabled" if r["enabled"] else ("ERROR" if r["error"] else "disabled")
+        click.echo(f"{r['name']:<12} {r['version'] or '-':<8} {r['kind']:<12} {state:<9} {', '.join(r['platforms'])}")
+        if r["hooks"]:
+            click.echo(f"{'':<12} hooks: {', '.join(r['hooks'])}")
+        if r["error"]:
+            click.echo(f"{'':<12} error: {r['error']}")
+
+
+def _ensure_demo_login(runtime: Any) -> tuple[str, str, str]:
+    """Create the demo user and workspace on first run; a fresh token each run."""
+    from sqlalchemy import select
+
+    from .crypto import hash_password, hash_token, new_api_token
+    from .models import ApiToken, Membership, Role, User, Workspace
+
+    with runtime.db.transaction() as s:
+        user = s.scalar(select(User).where(User.email == DEMO_EMAIL))
+        if user is None:
+            user = User(email=DEMO_EMAIL, password_hash=hash_password(DEMO_PASSWORD), name="Demo")
+            ws = Workspace(name="Demo workspace", timezone="UTC")
+            s.add_all([user, ws])
+            s.flush()
+            s.add(Membership(user_id=user.id, workspace_id=ws.id, role=Role.OWNER))
+        token = new_api_token()
+        s.add(ApiToken(user_id=user.id, label="make run", token_hash=hash_token(token), prefix=token[:8]))
+    return DEMO_EMAIL, DEMO_PASSWORD, token
+
+
+@cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def run_cmd(host: str, port: int) -> None:
+    """Embedded mode: migrate, start the API, jobs and sandboxes; serve until stopped."""
+    from werkzeug.serving import make_server
+
+    from clientnest.api import create_app
+    from .migrate import upgrade
+    from .runtime import build_runtime
+
+    base = f"http://{host}:{port}"
+    overrides: dict[str, Any] = {}
+    if not os.environ.get("CLIENTNEST_PUBLIC_URL"):
+        overrides["public_url"] = base
+    settings = load_settings(overrides)
+    if not settings.database_url:
+        os.makedirs(settings.data_dir, exist_ok=True)
+    upgrade(settings.resolved_database_url())
+    runtime = build_runtime(settings)
+    app = create_app(runtime=runtime)
+    server = make_server(host, port, app, threaded=True)
+    email, password, token = _ensure_demo_login(runtime)
+
+    engine = None
+    if settings.embedded and settings.embedded_dispatcher:
+        try:
+            from .engine import embedded as engine
+        except ImportError:  # the engine is optional only while it is being built
+            engine = None
+        if engine is not None:
+            engine.start(runtime)
+
+    sandboxes = app.extensions.get("clientnest_sandboxes", [])
+    click.echo("")
+    click.echo(f"ClientNest is running at {base}")
+    click.echo(f"  Swagger UI:  {base}/api/docs")
+    click.echo(f"  OpenAPI:     {base}/api/v1/openapi.json")
+    click.echo(f"  Demo login:  {email} / {password}")
+    click.echo(f"  API token:   {token}   (send as 'Authorization: Bearer <token>')")
+    click.echo(f"  Database:    {settings.resolved_database_url()}")
+    click.echo(f"  Jobs:        {'in-process' if settings.embedded else settings.redis_url}")
+    if sandboxes:
+        click.echo(f"  SANDBOX MODE: {', '.join(sandboxes)} are simulated locally at {base}/sandbox/<name>;")
+        click.echo("                nothing is sent to the real platforms and no credentials are needed.")
+    failed = [i for i in runtime.plugins.plugins.values() if i.error]
+    for info in failed:
+        click.echo(f"  plugin {info.name} failed to load: {info.error}", err=True)
+    click.echo("Press Ctrl+C to stop.")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if engine is not None:
+            engine.stop()
+        server.server_close()
+        runtime.close()
+
+
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8900, show_default=True, type=int)
+def sandbox_cmd(host: str, port: int) -> None:
+    """Serve every installed connector's sandbox at /<name> on one local port."""
+    from werkzeug.exceptions import NotFound
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.serving import run_simple
+
+    from .plugins import build_plugin_host
+
+    host_ = build_plugin_host(load_settings())
+    mounts = {f"/{n}": c.sandbox() for n, c in host_.connector_classes.items() if c.sandbox() is not None}
+    if not mounts:
+        raise click.ClickException("no installed connector ships a sandbox")
+    for path in sorted(mounts):
+        click.echo(f"sandbox {path[1:]}: http://{host}:{port}{path}   (set CLIENTNEST_{path[1:].upper()}_API_BASE to it)")
+    run_simple(host, port, DispatcherMiddleware(NotFound(), mounts), threaded=True)
+
+
+def _add_engine_commands() -> None:
+    try:
+        from .engine.commands import scheduler, worker
+    except ImportError:
+        return
+    cli.add_command(worker)
+    cli.add_command(scheduler)
+
+
+_add_engine_commands()
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()
