@@ -43,6 +43,24 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at revision {revision}")
 
 
+@cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt stored credentials under the first key of CLIENTNEST_FERNET_KEYS.
+
+    Put the new key first (keep the old one after it), run this, then drop the old key.
+    """
+    from .runtime import build_runtime
+    from .services.accounts import reencrypt_all
+
+    runtime = build_runtime(load_settings())
+    try:
+        with runtime.db.session() as s:
+            count = reencrypt_all(s, runtime.vault)
+    finally:
+        runtime.close()
+    click.echo(f"re-encrypted {count} stored secret(s) under the newest key")
+
+
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def plugins_cmd(as_json: bool) -> None:

@@ -30,6 +30,10 @@ __all__ = [
     "AuthError",
     "PermanentError",
     "AIError",
+    "AIAuthError",
+    "AIBalanceError",
+    "AIRequestError",
+    "AIOutputError",
     "AIBudgetExceeded",
 ]
 
@@ -138,6 +142,39 @@ class AIError(PlatformError):
     """An AI provider failed in a way that retrying will not fix."""
 
     kind = "ai"
+
+
+class AIAuthError(AIError):
+    """The AI provider rejected its API key (HTTP 401): the install's
+    configuration must be fixed; retrying will not help."""
+
+    kind = "ai_auth"
+
+
+class AIBalanceError(AIError):
+    """The AI provider's account has run out of funds (DeepSeek's HTTP 402
+    "Insufficient Balance"): someone must top it up."""
+
+    kind = "ai_balance"
+
+
+class AIRequestError(AIError):
+    """The AI provider refused the request's format or parameters (HTTP 400
+    or 422): a bug or a misconfigured model, not a passing failure."""
+
+    kind = "ai_request"
+
+
+class AIOutputError(AIError):
+    """The provider answered, but blank or not matching the expected schema,
+    even after one repair attempt. ``usage`` holds the tokens that were still
+    billed (an :class:`clientnest.ai.Usage`), so they can be metered."""
+
+    kind = "ai_output"
+
+    def __init__(self, message: str, *, usage: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.usage = usage
 
 
 class AIBudgetExceeded(ClientNestError):

@@ -186,11 +186,18 @@ class OAuthState(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Fernet token of the accounts a callback returned when there were several
+    #: to choose from (Pages, organizations); cleared when the choice is made
+    candidates_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class SocialAccount(Base):
     __tablename__ = "social_accounts"
-    __table_args__ = (UniqueConstraint("workspace_id", "platform", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "platform", "external_id"),
+        # webhooks find the accounts of an event by platform id, across workspaces
+        Index("ix_social_accounts_platform_external", "platform", "external_id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -212,6 +219,8 @@ class SocialAccount(Base):
 
 class Media(Base):
     __tablename__ = "media"
+    # the public media route finds an upload by its (unguessable) storage key
+    __table_args__ = (Index("ix_media_storage_key", "storage_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -229,7 +238,12 @@ class Media(Base):
 
 class Post(Base):
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_workspace_created", "workspace_id", "id"),)
+    __table_args__ = (
+        Index("ix_posts_workspace_created", "workspace_id", "id"),
+        # the list filters: by status (newest first) and by scheduled time
+        Index("ix_posts_ws_status", "workspace_id", "status", "id"),
+        Index("ix_posts_ws_scheduled", "workspace_id", "scheduled_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -270,6 +284,8 @@ class PostTarget(Base):
         # the dispatcher's query: due targets by status and time
         Index("ix_targets_due", "status", "next_attempt_at"),
         Index("ix_targets_account_status", "account_id", "status"),
+        # webhooks link a comment to the target by the post's platform id
+        Index("ix_targets_account_external", "account_id", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -311,6 +327,8 @@ class PublishAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(32), default=AttemptOutcome.STARTED)
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: the platform's id of the post this attempt published or found
+    external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -390,6 +408,11 @@ class AIUsageEvent(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 8), default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: "reserved" while the provider answers (its estimated cost holds the
+    #: budget against concurrent requests), then "ok" or "failed"
+    status: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
+    #: texts scored (a sentiment batch) or posts asked for (drafts); 1 otherwise
+    items: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class AuditEvent(Base):

@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-from . import builtin, hookspecs
+from . import builtin, hookspecs, offline_ai
 from .ai import AIProvider
 from .config import ConfigSchema
 from .connector import Capability, SocialConnector
@@ -169,7 +169,14 @@ def build_plugin_host(
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name=builtin.NAME)
+    # The bundled offline AI provider: always loaded (not subject to the
+    # allowlist), so AI answers without a key; listed like any other plugin.
+    pm.register(offline_ai, name=offline_ai.NAME)
     host = PluginHost(settings, pm)
+    host.plugins[offline_ai.NAME] = PluginInfo(
+        name=offline_ai.NAME, version=offline_ai.__version__, distribution="clientnest",
+        hooks=["clientnest_register_ai_providers"],
+    )
 
     eps = list(entry_points) if entry_points is not None else list(
         metadata.entry_points(group=ENTRY_POINT_GROUP)

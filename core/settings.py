@@ -60,11 +60,29 @@ class Settings:
     publish_lease_seconds: int = 120
     max_publish_attempts: int = 5
     dispatch_interval_seconds: float = 1.0
+    #: first retry delay after a "not sent" failure; doubles per attempt, with jitter
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    #: wait before asking the platform about an ambiguous publish (it may lag)
+    reconcile_delay_seconds: float = 5.0
+    #: a target queued this long with no job in Redis is enqueued again
+    requeue_grace_seconds: float = 60.0
+    #: tokens expiring within this window are refreshed ahead by a job
+    refresh_ahead_seconds: int = 600
+    #: targets one dispatcher claims per round
+    dispatch_batch_size: int = 500
+    #: threads of the in-process job runner (embedded mode)
+    job_threads: int = 4
     #: run the dispatcher as a thread of the app (embedded mode)
     embedded_dispatcher: bool = True
     #: embedded mode points connectors at their in-process sandboxes
     sandbox: bool = True
     idempotency_ttl_seconds: int = 24 * 3600
+    #: AI provider answering requests; "" = the first configured one, and the
+    #: bundled offline provider when none has a key
+    ai_provider: str = ""
+    #: how long an identical AI request is answered from the response cache
+    ai_cache_ttl_seconds: int = 24 * 3600
     log_level: str = "INFO"
 
     @property
@@ -112,9 +130,18 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_PUBLISH_LEASE_SECONDS": "publish_lease_seconds",
     "CLIENTNEST_MAX_PUBLISH_ATTEMPTS": "max_publish_attempts",
     "CLIENTNEST_DISPATCH_INTERVAL_SECONDS": "dispatch_interval_seconds",
+    "CLIENTNEST_RETRY_BASE_SECONDS": "retry_base_seconds",
+    "CLIENTNEST_RETRY_MAX_SECONDS": "retry_max_seconds",
+    "CLIENTNEST_RECONCILE_DELAY_SECONDS": "reconcile_delay_seconds",
+    "CLIENTNEST_REQUEUE_GRACE_SECONDS": "requeue_grace_seconds",
+    "CLIENTNEST_REFRESH_AHEAD_SECONDS": "refresh_ahead_seconds",
+    "CLIENTNEST_DISPATCH_BATCH_SIZE": "dispatch_batch_size",
+    "CLIENTNEST_JOB_THREADS": "job_threads",
     "CLIENTNEST_EMBEDDED_DISPATCHER": "embedded_dispatcher",
     "CLIENTNEST_SANDBOX": "sandbox",
     "CLIENTNEST_LOG_LEVEL": "log_level",
+    "CLIENTNEST_AI_PROVIDER": "ai_provider",
+    "CLIENTNEST_AI_CACHE_TTL_SECONDS": "ai_cache_ttl_seconds",
 }
 
 

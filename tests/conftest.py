@@ -80,6 +80,9 @@ def runtime(database_url: str, tmp_path: Any, settings_overrides: dict[str, Any]
         "fernet_keys": TEST_KEY,
         "embedded_dispatcher": False,
         "public_url": "http://testserver",
+        # high enough that tests registering many users (or sharing a Redis
+        # across tests) never trip the login limiter; its own tests lower it
+        "login_rate_limit": 1000,
     }
     values.update(settings_overrides)
     rt = build_runtime(load_settings(values))

@@ -1,12 +1,12 @@
-"""engine: schema changes owned by the engine area (empty until it needs one)
+"""engine: the platform's post id on each publish attempt
 
 Revision ID: 0005
 Revises: 0004
 """
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 import clientnest.db  # noqa: F401
 
@@ -17,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("publish_attempts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("external_id", sa.String(length=255), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("publish_attempts", schema=None) as batch_op:
+        batch_op.drop_column("external_id")

@@ -1,0 +1,31 @@
+"""Identity errors to HTTP statuses, in one place for auth, workspaces and members."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask_smorest import abort
+
+from clientnest.services import identity
+
+__all__ = ["identity_errors"]
+
+_STATUS: tuple[tuple[type[identity.IdentityError], int], ...] = (
+    (identity.InvalidCredentials, 401),
+    (identity.Forbidden, 403),
+    (identity.NotFound, 404),
+    (identity.EmailTaken, 409),
+    (identity.AlreadyMember, 409),
+    (identity.LastOwner, 409),
+)
+
+
+@contextmanager
+def identity_errors() -> Iterator[None]:
+    """Turn an :class:`~clientnest.services.identity.IdentityError` raised
+    inside the block into the JSON error with its status."""
+    try:
+        yield
+    except identity.IdentityError as exc:
+        status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
+        abort(status, message=str(exc))

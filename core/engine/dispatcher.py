@@ -1,0 +1,270 @@
+"""The dispatcher: turns what the database says is due into jobs.
+
+Each round (:meth:`Dispatcher.tick`):
+
+1. expires leases: ``publishing`` past ``lease_expires_at`` -> ``unknown``
+   (:func:`.reconcile.expire_leases`);
+2. claims due targets (``scheduled`` or ``unknown`` with ``next_attempt_at``
+   passed) atomically and marks them ``queued``: on PostgreSQL one
+   ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``, on SQLite one
+   conditional ``UPDATE ... WHERE status = ... AND id IN (...) RETURNING``
+   (SQLite runs one writer at a time). Only the dispatcher whose statement
+   changed a row gets it back, so several dispatchers never enqueue one target
+   twice. The claim is committed, then the jobs are enqueued with
+   deterministic ids (``publish-<target>-<attempts>``);
+3. enqueues again targets queued for longer than ``requeue_grace_seconds``
+   whose job is no longer in the queue (Redis lost its data, or the process
+   died between commit and enqueue). A conditional update of ``queued_at``
+   decides which dispatcher does it;
+4. enqueues token refreshes for accounts whose token expires within
+   ``refresh_ahead_seconds``.
+
+Run it with :meth:`Dispatcher.run` (``clientnest scheduler``, or a thread of
+the app in the embedded mode).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from ..connector import Capability
+from ..db import UTCDateTime, utcnow
+from ..models import AccountStatus, PostTarget, SocialAccount, TargetStatus
+from ..queue import DEFAULT_QUEUE, PUBLISH_QUEUE, JobQueue, JobSpec, get_queue
+from .reconcile import expire_leases
+from .state import insert_audit_rows, refresh_post_statuses, target_event_rows
+
+__all__ = ["Dispatcher", "TickStats", "Claimed", "publish_job_id", "PUBLISH_JOB", "REFRESH_JOB"]
+
+log = logging.getLogger(__name__)
+
+PUBLISH_JOB = "clientnest.engine.jobs.publish_target"
+REFRESH_JOB = "clientnest.engine.jobs.refresh_account_token"
+
+#: the statuses the dispatcher picks up, in the order it serves them
+_DUE = (TargetStatus.UNKNOWN, TargetStatus.SCHEDULED)
+
+# PostgreSQL: lock the due rows this dispatcher takes, skip those another
+# dispatcher is taking; MATERIALIZED makes the LIMIT apply exactly once.
+_PG_CLAIM = text("""
+WITH due AS MATERIALIZED (
+    SELECT id FROM post_targets
+    WHERE status = :status AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE post_targets AS t
+SET status = 'queued', queued_at = :now, updated_at = :now
+FROM due
+WHERE t.id = due.id AND t.status = :status
+RETURNING t.id, t.attempts, t.post_id, t.workspace_id
+""").bindparams(bindparam("now", type_=UTCDateTime()))
+
+_SQLITE_CLAIM = text("""
+UPDATE post_targets
+SET status = 'queued', queued_at = :now, updated_at = :now
+WHERE status = :status AND id IN (
+    SELECT id FROM post_targets
+    WHERE status = :status AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :limit
+)
+RETURNING id, attempts, post_id, workspace_id
+""").bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def publish_job_id(target_id: int, attempts: int) -> str:
+    """The job of a target's next attempt: the same id however often it is enqueued."""
+    return f"publish-{target_id}-{attempts}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    target_id: int
+    attempts: int
+    post_id: int
+    workspace_id: int
+
+
+@dataclass
+class TickStats:
+    expired: int = 0
+    claimed: int = 0
+    requeued: int = 0
+    refreshes: int = 0
+
+
+class Dispatcher:
+    """Claims due targets and enqueues their jobs.
+
+    :param runtime: the process runtime.
+    :param queue: where jobs go (default: :func:`clientnest.queue.get_queue`).
+    :param batch_size: targets claimed per statement (``dispatch_batch_size``).
+    """
+
+    def __init__(self, runtime: Any, queue: JobQueue | None = None, *, batch_size: int | None = None) -> None:
+        self.rt = runtime
+        self.settings = runtime.settings
+        self.queue = queue or get_queue(runtime)
+        self.batch_size = batch_size or self.settings.dispatch_batch_size
+        self._last_requeue = 0.0
+        self._last_refresh = 0.0
+
+    # -- one round -----------------------------------------------------------------
+    def tick(self, now: datetime | None = None, *, force: bool = False) -> TickStats:
+        """One round. ``force`` runs the periodic checks (requeue, refresh-ahead)
+        regardless of when they last ran."""
+        stats = TickStats()
+        now = now or utcnow()
+        stats.expired = self.expire_leases(now)
+        stats.claimed = self.dispatch_due(now)
+        mono = time.monotonic()
+        if force or mono - self._last_requeue >= max(0.2, self.settings.requeue_grace_seconds / 4):
+            self._last_requeue = mono
+            stats.requeued = self.requeue_missing(now)
+        if force or mono - self._last_refresh >= min(60.0, max(1.0, self.settings.refresh_ahead_seconds / 4)):
+            self._last_refresh = mono
+            stats.refreshes = self.schedule_refreshes(now)
+        return stats
+
+    def run(self, stop: threading.Event, interval: float | None = None) -> None:
+        """Tick until ``stop`` is set; a full batch means more is due: go on at once."""
+        wait = self.settings.dispatch_interval_seconds if interval is None else interval
+        while not stop.is_set():
+            try:
+                stats = self.tick()
+            except Exception:  # the database or Redis is down: keep trying
+                log.exception("dispatcher round failed")
+                stop.wait(max(wait, 1.0))
+                continue
+            if stats.claimed >= self.batch_size:
+                continue
+            stop.wait(wait)
+
+    # -- leases --------------------------------------------------------------------
+    def expire_leases(self, now: datetime) -> int:
+        with self.rt.db.transaction() as s:
+            n = expire_leases(s, now)
+        if n:
+            log.warning("%d target(s) outlived their lease; they will be reconciled", n)
+        return n
+
+    # -- claiming --------------------------------------------------------------------
+    def claim(self, s: Session, status: str, now: datetime, limit: int) -> list[Claimed]:
+        """Atomically mark up to ``limit`` due targets of ``status`` queued."""
+        stmt = _PG_CLAIM if self.rt.db.dialect == "postgresql" else _SQLITE_CLAIM
+        rows = s.execute(stmt, {"status": str(status), "now": now, "limit": limit}).all()
+        return [Claimed(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def dispatch_due(self, now: datetime | None = None, limit: int | None = None) -> int:
+        """Claim due targets, commit, enqueue their jobs. Returns how many."""
+        now = now or utcnow()
+        limit = limit or self.batch_size
+        claimed: list[Claimed] = []
+        with self.rt.db.transaction() as s:
+            for status in _DUE:
+                got = self.claim(s, status, now, limit - len(claimed))
+                if got:
+                    insert_audit_rows(s, target_event_rows(
+                        [(c.target_id, c.post_id, c.workspace_id) for c in got],
+                        status, TargetStatus.QUEUED, now, actor="system"))
+                    claimed += got
+                if len(claimed) >= limit:
+                    break
+            if claimed:
+                refresh_post_statuses(s, [c.post_id for c in claimed], actor="system", now=now)
+        if claimed:
+            self._enqueue(claimed)
+        return len(claimed)
+
+    def _spec(self, target_id: int, attempts: int) -> JobSpec:
+        return JobSpec(PUBLISH_JOB, (target_id,), publish_job_id(target_id, attempts), PUBLISH_QUEUE,
+                       timeout=self.settings.publish_lease_seconds * 2 + 30)
+
+    def _enqueue(self, claimed: list[Claimed]) -> None:
+        try:
+            self.queue.enqueue_many([self._spec(c.target_id, c.attempts) for c in claimed])
+        except Exception:
+            # committed as queued: enqueued again after the grace period
+            log.exception("could not enqueue %d job(s); they will be enqueued again", len(claimed))
+
+    # -- lost jobs ----------------------------------------------------------------------
+    def requeue_missing(self, now: datetime | None = None, limit: int = 1000) -> int:
+        """Enqueue again queued targets whose job is gone (Redis flushed or
+        restarted without persistence, a crash between commit and enqueue)."""
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=self.settings.requeue_grace_seconds)
+        with self.rt.db.session() as s:
+            rows = s.execute(
+                select(PostTarget.id, PostTarget.attempts, PostTarget.queued_at, PostTarget.post_id,
+                       PostTarget.workspace_id)
+                .where(PostTarget.status == TargetStatus.QUEUED, PostTarget.queued_at <= cutoff)
+                .order_by(PostTarget.queued_at)
+                .limit(limit)
+            ).all()
+        if not rows:
+            return 0
+        missing = self.queue.missing([publish_job_id(r.id, r.attempts) for r in rows])
+        lost = [r for r in rows if publish_job_id(r.id, r.attempts) in missing]
+        if not lost:
+            return 0
+        mine = []
+        with self.rt.db.transaction() as s:
+            for r in lost:
+                # only the dispatcher that moves queued_at re-enqueues
+                res = s.execute(
+                    update(PostTarget)
+                    .where(PostTarget.id == r.id, PostTarget.status == TargetStatus.QUEUED,
+                           PostTarget.queued_at == r.queued_at)
+                    .values(queued_at=now, updated_at=now)
+                    .execution_options(synchronize_session=False))
+                if res.rowcount == 1:
+                    mine.append(r)
+            insert_audit_rows(s, target_event_rows(
+                [(r.id, r.post_id, r.workspace_id) for r in mine], TargetStatus.QUEUED, TargetStatus.QUEUED,
+                now, actor="system", reason="job missing from the queue; enqueued again"))
+        if mine:
+            log.warning("%d queued target(s) had no job; enqueued again", len(mine))
+            self._enqueue([Claimed(r.id, r.attempts, r.post_id, r.workspace_id) for r in mine])
+        return len(mine)
+
+    # -- tokens ----------------------------------------------------------------------------
+    def schedule_refreshes(self, now: datetime | None = None, limit: int = 500) -> int:
+        """Enqueue a refresh for each connected account whose token expires
+        within ``refresh_ahead_seconds`` (platforms that can refresh only)."""
+        now = now or utcnow()
+        platforms = [name for name, cls in self.rt.plugins.connector_classes.items()
+                     if Capability.REFRESH in cls.capabilities]
+        if not platforms:
+            return 0
+        horizon = now + timedelta(seconds=self.settings.refresh_ahead_seconds)
+        with self.rt.db.session() as s:
+            rows = s.execute(
+                select(SocialAccount.id, SocialAccount.token_expires_at)
+                .where(SocialAccount.status == AccountStatus.CONNECTED, SocialAccount.platform.in_(platforms),
+                       SocialAccount.token_expires_at.is_not(None), SocialAccount.token_expires_at <= horizon)
+                .order_by(SocialAccount.token_expires_at)
+                .limit(limit)
+            ).all()
+        specs = {
+            f"refresh-{r.id}-{int(r.token_expires_at.timestamp())}": JobSpec(
+                REFRESH_JOB, (r.id,), f"refresh-{r.id}-{int(r.token_expires_at.timestamp())}", DEFAULT_QUEUE,
+                timeout=120)
+            for r in rows
+        }
+        todo = [specs[j] for j in self.queue.missing(specs)]
+        if todo:
+            try:
+                self.queue.enqueue_many(todo)
+            except Exception:
+                log.exception("could not enqueue token refreshes")
+                return 0
+        return len(todo)

@@ -1,0 +1,523 @@
+"""The publish job: one target, published exactly once, every failure explained.
+
+Sequence (each numbered step is its own short transaction; no database
+connection is held while the platform is called):
+
+1. *Peek*: nothing to do unless the target is ``queued``. A token expiring
+   within the lease is refreshed first (:mod:`.refresh`, once, under a lock).
+2. *Claim*: ``queued -> publishing`` with a lease, by a conditional UPDATE, so
+   a duplicate job does nothing. The attempt row is inserted and **committed
+   before the platform is called** (invariant 2). The attempt log decides
+   what this attempt is: a lookup (``reconcile``) when an earlier publish may
+   have reached the platform, a ``publish`` otherwise.
+3. *Call* the connector through its hook (``clientnest_publish`` or
+   ``clientnest_find_published``).
+4. *Record* the outcome. A success is recorded with retries on a broken
+   database connection, never by calling the platform again; if it still
+   cannot be written, the lease expires and the lookup finds the post.
+
+The error class decides what happens next (see :mod:`clientnest.errors`):
+
+* :class:`NotSentError` -> ``scheduled`` again, at the platform's
+  ``retry_at`` exactly or after an exponential backoff with jitter; after
+  ``max_publish_attempts`` it fails with the last error;
+* :class:`AmbiguousError` (and anything unexpected) -> ``unknown``; the next
+  job looks the post up before sending anything;
+* :class:`AuthError` -> refresh once under the account lock and retry; if the
+  refresh is refused or the retry is refused too, the account needs
+  reconnecting, its pending targets are held and the error says so;
+* :class:`PermanentError` -> ``failed`` with the platform's own message.
+
+A post too late by more than ``max_lateness_seconds`` fails with "missed its
+time" instead of going out hours after the moment it was meant for.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from ..connector import Account, PostContent, PublishResult
+from ..db import utcnow
+from ..errors import (
+    AmbiguousError,
+    AuthError,
+    ClientNestError,
+    ConfigError,
+    NotSentError,
+    PermanentError,
+    PlatformError,
+    TransientError,
+)
+from ..models import AccountStatus, AttemptOutcome, PostTarget, PublishAttempt, SocialAccount, TargetStatus
+from ..services.accounts import to_connector_account
+from .content import build_content
+from .reconcile import LOOKUP_SKEW, unresolved_since
+from .refresh import RefreshOutcome, mark_needs_reconnect, reconnect_message, refresh_account
+from .retry import next_retry_at
+from .state import refresh_post, settles_post, target_event
+
+__all__ = ["publish", "PublishJob", "Step", "PUBLISH", "RECONCILE"]
+
+log = logging.getLogger(__name__)
+
+PUBLISH = "publish"
+RECONCILE = "reconcile"
+
+#: attempt outcomes that count towards ``max_publish_attempts``
+_PUBLISH_FAILURES = frozenset({
+    AttemptOutcome.NOT_SENT, AttemptOutcome.AUTH, AttemptOutcome.AMBIGUOUS, AttemptOutcome.ABANDONED,
+})
+_LOOKUP_FAILURES = frozenset({AttemptOutcome.NOT_SENT, AttemptOutcome.AMBIGUOUS, AttemptOutcome.ABANDONED})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one attempt needs outside the database (read at claim time)."""
+
+    target_id: int
+    post_id: int
+    workspace_id: int
+    account_id: int
+    platform: str
+    number: int
+    kind: str
+    since: datetime | None
+    scheduled_at: datetime | None
+    content: PostContent
+    account: Account
+    creds_cipher: str
+    publish_failures: int
+    lookup_failures: int
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[:255]
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _human(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        h = int(seconds // 3600)
+        return f"{h} hour{'s' if h != 1 else ''}"
+    if seconds % 60 == 0:
+        m = int(seconds // 60)
+        return f"{m} minute{'s' if m != 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
+class PublishJob:
+    """One run of the publish job for one target."""
+
+    def __init__(self, runtime: Any, target_id: int, *, worker: str | None = None) -> None:
+        self.rt = runtime
+        self.settings = runtime.settings
+        self.target_id = target_id
+        self.worker = worker or _worker_name()
+        self._refreshed = False
+
+    # -- plumbing ------------------------------------------------------------------
+    def _retry_delays(self) -> list[float]:
+        """Waits between tries of a database write: doubling from 0.1 s, in all
+        at most half a lease (after that the lease sweep takes over)."""
+        budget, d, out = self.settings.publish_lease_seconds / 2, 0.1, []
+        while sum(out) + d <= budget and len(out) < 12:
+            out.append(d)
+            d *= 2
+        return out or [0.1]
+
+    def _write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a transaction, retrying when the database connection
+        fails. Never re-runs anything outside the database."""
+        delays = self._retry_delays()
+        for i in range(len(delays) + 1):
+            try:
+                with self.rt.db.transaction() as s:
+                    return fn(s)
+            except (OperationalError, InterfaceError) as exc:
+                if i == len(delays):
+                    log.error("target %s: database unavailable, giving up this write (%s)",
+                              self.target_id, type(exc.orig).__name__ if exc.orig else exc)
+                    raise
+                log.warning("target %s: database write failed (%s); retrying in %.1fs",
+                            self.target_id, type(exc.orig).__name__ if exc.orig else exc, delays[i])
+                time.sleep(delays[i])
+        raise AssertionError("unreachable")
+
+    def _lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.publish_lease_seconds)
+
+    def _too_late(self, scheduled_at: datetime | None, when: datetime) -> bool:
+        return scheduled_at is not None and when > scheduled_at + timedelta(seconds=self.settings.max_lateness_seconds)
+
+    def _missed(self, scheduled_at: datetime, detail: str = "") -> dict[str, Any]:
+        msg = (f"missed its time: it was due at {scheduled_at:%Y-%m-%d %H:%M} UTC and could not be published "
+               f"within {_human(self.settings.max_lateness_seconds)} of it")
+        return {"kind": "missed", "message": msg + (f" ({detail})" if detail else "")}
+
+    def _finish_attempt(self, s: Session, step: Step, outcome: str, error: dict[str, Any] | None,
+                        now: datetime, external_id: str | None = None) -> None:
+        s.execute(
+            update(PublishAttempt)
+            .where(PublishAttempt.target_id == step.target_id, PublishAttempt.number == step.number)
+            .values(outcome=outcome, error=error, finished_at=now, external_id=external_id)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- 1. peek -------------------------------------------------------------------
+    def run(self) -> str:
+        """Run the job; returns what happened (for logs and tests)."""
+        with self.rt.db.session() as s:
+            peek = s.execute(
+                select(PostTarget.status, PostTarget.account_id, SocialAccount.status.label("account_status"),
+                       SocialAccount.token_expires_at)
+                .join(SocialAccount, SocialAccount.id == PostTarget.account_id)
+                .where(PostTarget.id == self.target_id)
+            ).first()
+        if peek is None or peek.status != TargetStatus.QUEUED:
+            return "skipped"
+        skew = self.settings.publish_lease_seconds + 60
+        if (peek.account_status == AccountStatus.CONNECTED and peek.token_expires_at is not None
+                and peek.token_expires_at <= utcnow() + timedelta(seconds=skew)):
+            try:
+                refresh_account(self.rt, peek.account_id, ahead_seconds=skew)
+            except TransientError as exc:
+                # the token may still work; a refusal would take the auth path
+                log.warning("target %s: refresh ahead of publishing failed for now: %s", self.target_id, exc.message)
+        step = self._write(self._claim)
+        while isinstance(step, Step):
+            step = self._reconcile(step) if step.kind == RECONCILE else self._publish(step)
+        return step
+
+    # -- 2. claim --------------------------------------------------------------------
+    def _claim(self, s: Session) -> Step | str:
+        now = utcnow()
+        got = s.execute(
+            update(PostTarget)
+            .where(PostTarget.id == self.target_id, PostTarget.status == TargetStatus.QUEUED)
+            .values(status=TargetStatus.PUBLISHING, lease_expires_at=self._lease_until(now), updated_at=now)
+            .returning(PostTarget.id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if got is None:
+            return "skipped"  # canceled, held, or taken by another job meanwhile
+        target = s.get(PostTarget, self.target_id)
+        assert target is not None
+        post, acct = target.post, target.account
+        ev = {"target_id": target.id, "workspace_id": target.workspace_id, "post_id": target.post_id}
+        target_event(s, **ev, frm=TargetStatus.QUEUED, to=TargetStatus.PUBLISHING)
+
+        def settle(status: str, error: dict[str, Any], outcome: str) -> str:
+            target.status, target.last_error, target.lease_expires_at = status, error, None
+            target.next_attempt_at = None
+            target_event(s, **ev, frm=TargetStatus.PUBLISHING, to=status, error=error.get("kind"))
+            refresh_post(s, target.post_id)
+            return outcome
+
+        if acct.status != AccountStatus.CONNECTED:
+            msg = acct.status_reason or "The account needs reconnecting before it can publish."
+            return settle(TargetStatus.HELD, {"kind": "auth", "message": msg}, "held")
+        attempts = list(target.attempt_log)
+        since = unresolved_since(attempts)
+        publish_failures = sum(1 for a in attempts if a.kind == PUBLISH and a.outcome in _PUBLISH_FAILURES)
+        lookup_failures = sum(1 for a in attempts if a.kind == RECONCILE and a.outcome in _LOOKUP_FAILURES)
+        scheduled_at = _aware(target.scheduled_at)
+        if since is None:
+            if self._too_late(scheduled_at, now):
+                assert scheduled_at is not None
+                return settle(TargetStatus.FAILED, self._missed(scheduled_at), "failed")
+            if publish_failures >= self.settings.max_publish_attempts:
+                last = target.last_error or {}
+                return settle(TargetStatus.FAILED, {
+                    "kind": last.get("kind", "not_sent"),
+                    "message": f"gave up after {publish_failures} attempts: {last.get('message', 'no detail')}",
+                }, "failed")
+        number = target.attempts + 1
+        target.attempts = number
+        kind = RECONCILE if since is not None else PUBLISH
+        s.add(PublishAttempt(target_id=target.id, number=number, kind=kind, outcome=AttemptOutcome.STARTED,
+                             worker=self.worker, started_at=now))
+        return Step(
+            target_id=target.id, post_id=target.post_id, workspace_id=target.workspace_id,
+            account_id=acct.id, platform=acct.platform, number=number, kind=kind, since=since,
+            scheduled_at=scheduled_at, content=build_content(self.rt, target, post),
+            account=to_connector_account(self.rt.vault, acct), creds_cipher=acct.credentials_encrypted,
+            publish_failures=publish_failures, lookup_failures=lookup_failures,
+        )
+
+    # -- 3. call -----------------------------------------------------------------------
+    def _publish(self, step: Step) -> Step | str:
+        try:
+            connector = self.rt.plugins.connector(step.platform)
+            result = self.rt.plugins.hook.clientnest_publish(
+                connector=connector, account=step.account, content=step.content)
+            if result is None:
+                raise PermanentError("no plugin answered the publish call", platform=step.platform)
+        except ConfigError as exc:  # the platform's plugin is not enabled: nothing was sent
+            return self._not_sent(step, NotSentError(str(exc), platform=step.platform))
+        except AuthError as exc:
+            return self._auth(step, exc)
+        except NotSentError as exc:
+            return self._not_sent(step, exc)
+        except PermanentError as exc:
+            return self._fail(step, AttemptOutcome.PERMANENT, exc.to_dict(), exc.message)
+        except NotImplementedError:
+            exc2 = PermanentError(f"the {step.platform} connector cannot publish", platform=step.platform)
+            return self._fail(step, AttemptOutcome.PERMANENT, exc2.to_dict(), exc2.message)
+        except PlatformError as exc:  # ambiguous, or a class we do not know: assume it may have gone out
+            return self._ambiguous(step, exc)
+        except Exception as exc:  # a connector bug: it may have sent the request
+            log.exception("target %s: unexpected error from the %s connector", step.target_id, step.platform)
+            return self._ambiguous(step, AmbiguousError(
+                f"unexpected error in the connector: {type(exc).__name__}", platform=step.platform))
+        return self._published(step, result, AttemptOutcome.PUBLISHED)
+
+    def _reconcile(self, step: Step) -> Step | str:
+        assert step.since is not None
+        try:
+            connector = self.rt.plugins.connector(step.platform)
+            found = self.rt.plugins.hook.clientnest_find_published(
+                connector=connector, account=step.account, content=step.content, since=step.since - LOOKUP_SKEW)
+        except ConfigError as exc:
+            return self._lookup_failed(step, NotSentError(str(exc), platform=step.platform))
+        except AuthError as exc:
+            return self._auth(step, exc)
+        except NotImplementedError:
+            exc2 = PermanentError(
+                f"the platform may or may not have published this post, and the {step.platform} connector "
+                "cannot look it up; check the account and publish it again by hand if it is missing",
+                platform=step.platform)
+            return self._fail(step, AttemptOutcome.PERMANENT, exc2.to_dict(), exc2.message)
+        except PermanentError as exc:
+            msg = (f"could not confirm whether the post went out: {exc.message}. "
+                   "Check the account before publishing it again.")
+            return self._fail(step, AttemptOutcome.PERMANENT, exc.to_dict(), msg)
+        except PlatformError as exc:
+            return self._lookup_failed(step, exc)
+        except Exception as exc:
+            log.exception("target %s: unexpected error from the %s lookup", step.target_id, step.platform)
+            return self._lookup_failed(step, AmbiguousError(
+                f"unexpected error in the connector: {type(exc).__name__}", platform=step.platform))
+        if found is not None:
+            return self._published(step, found, AttemptOutcome.FOUND)
+        return self._continue(step, AttemptOutcome.NOT_FOUND, None, PUBLISH)
+
+    # -- 4. record -----------------------------------------------------------------------
+    def _published(self, step: Step, result: PublishResult, outcome: str) -> str:
+        def fn(s: Session) -> str:
+            now = utcnow()
+            self._finish_attempt(s, step, outcome, None, now, external_id=result.external_id)
+            old = s.scalar(select(PostTarget.status).where(PostTarget.id == step.target_id))
+            if old is None:
+                return "gone"
+            if old == TargetStatus.PUBLISHED:
+                log.error("target %s was already published; platform post %s may be a second copy",
+                          step.target_id, result.external_id)
+                return "duplicate"
+            s.execute(
+                update(PostTarget).where(PostTarget.id == step.target_id)
+                .values(status=TargetStatus.PUBLISHED, external_id=result.external_id,
+                        external_url=result.url, extra_ids=dict(result.extra_ids or {}),
+                        published_at=_aware(result.published_at) or now, lease_expires_at=None,
+                        next_attempt_at=None, last_error=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
+                         frm=old, to=TargetStatus.PUBLISHED, external_id=result.external_id,
+                         via="lookup" if outcome == AttemptOutcome.FOUND else "publish")
+            refresh_post(s, step.post_id)
+            return "published"
+
+        return self._write(fn)
+
+    def _settle(self, step: Step, outcome: str, error: dict[str, Any] | None, to: str, *,
+                next_attempt_at: datetime | None = None, last_error: dict[str, Any] | None = None,
+                result: str) -> str:
+        """Record a non-success and move the target on, if we still hold it."""
+        def fn(s: Session) -> str:
+            now = utcnow()
+            self._finish_attempt(s, step, outcome, error, now)
+            res = s.execute(
+                update(PostTarget)
+                .where(PostTarget.id == step.target_id, PostTarget.status == TargetStatus.PUBLISHING,
+                       PostTarget.attempts == step.number)
+                .values(status=to, next_attempt_at=next_attempt_at, lease_expires_at=None,
+                        last_error=last_error if last_error is not None else error, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if res.rowcount == 0:
+                return "lost"  # our lease expired and someone else holds the target now
+            data: dict[str, Any] = {"attempt": step.number, "outcome": str(outcome)}
+            if next_attempt_at is not None:
+                data["next_attempt_at"] = next_attempt_at.isoformat()
+            target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
+                         frm=TargetStatus.PUBLISHING, to=to, **data)
+            if settles_post(to):
+                refresh_post(s, step.post_id)
+            return result
+
+        return self._write(fn)
+
+    def _continue(self, step: Step, outcome: str, error: dict[str, Any] | None, kind: str) -> Step | str:
+        """Close this attempt and open the next one (after a lookup found
+        nothing, or after a refresh), renewing the lease; committed before the
+        next call."""
+        failed_publish = step.kind == PUBLISH and outcome in _PUBLISH_FAILURES
+        failures = step.publish_failures + (1 if failed_publish else 0)
+
+        def fn(s: Session) -> Step | str:
+            now = utcnow()
+            self._finish_attempt(s, step, outcome, error, now)
+            number = step.number + 1
+            if kind == PUBLISH and (self._too_late(step.scheduled_at, now)
+                                    or failures >= self.settings.max_publish_attempts):
+                if self._too_late(step.scheduled_at, now):
+                    assert step.scheduled_at is not None
+                    err = self._missed(step.scheduled_at)
+                else:
+                    err = {"kind": "not_sent", "message": f"gave up after {failures} attempts"}
+                res = s.execute(
+                    update(PostTarget)
+                    .where(PostTarget.id == step.target_id, PostTarget.status == TargetStatus.PUBLISHING,
+                           PostTarget.attempts == step.number)
+                    .values(status=TargetStatus.FAILED, lease_expires_at=None, next_attempt_at=None,
+                            last_error=err, updated_at=now)
+                    .execution_options(synchronize_session=False))
+                if res.rowcount == 0:
+                    return "lost"
+                target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
+                             frm=TargetStatus.PUBLISHING, to=TargetStatus.FAILED, error=err["kind"])
+                refresh_post(s, step.post_id)
+                return "failed"
+            res = s.execute(
+                update(PostTarget)
+                .where(PostTarget.id == step.target_id, PostTarget.status == TargetStatus.PUBLISHING,
+                       PostTarget.attempts == step.number)
+                .values(attempts=number, lease_expires_at=self._lease_until(now), updated_at=now)
+                .execution_options(synchronize_session=False))
+            if res.rowcount == 0:
+                return "lost"
+            acct = s.get(SocialAccount, step.account_id)
+            assert acct is not None
+            s.add(PublishAttempt(target_id=step.target_id, number=number, kind=kind,
+                                 outcome=AttemptOutcome.STARTED, worker=self.worker, started_at=now))
+            return replace(step, number=number, kind=kind, since=step.since if kind == RECONCILE else None,
+                           account=to_connector_account(self.rt.vault, acct),
+                           creds_cipher=acct.credentials_encrypted, publish_failures=failures)
+
+        return self._write(fn)
+
+    # -- outcomes ---------------------------------------------------------------------------
+    def _fail(self, step: Step, outcome: str, error: dict[str, Any], message: str) -> str:
+        return self._settle(step, outcome, error, TargetStatus.FAILED,
+                            last_error={**error, "message": message}, result="failed")
+
+    def _not_sent(self, step: Step, exc: TransientError) -> str:
+        failures = step.publish_failures + 1
+        now = utcnow()
+        err = exc.to_dict()
+        if failures >= self.settings.max_publish_attempts:
+            return self._fail(step, AttemptOutcome.NOT_SENT, err,
+                              f"gave up after {failures} attempts: {exc.message}")
+        when = next_retry_at(self.settings, failures, now, exc.retry_at)
+        if self._too_late(step.scheduled_at, when):
+            assert step.scheduled_at is not None
+            missed = self._missed(step.scheduled_at, f"{exc.message}; the platform asked to wait until "
+                                                     f"{when:%Y-%m-%d %H:%M:%S} UTC")
+            return self._settle(step, AttemptOutcome.NOT_SENT, err, TargetStatus.FAILED,
+                                last_error=missed, result="failed")
+        return self._settle(step, AttemptOutcome.NOT_SENT, err, TargetStatus.SCHEDULED,
+                            next_attempt_at=when, result="retry")
+
+    def _ambiguous(self, step: Step, exc: PlatformError) -> str:
+        now = utcnow()
+        when = now + timedelta(seconds=self.settings.reconcile_delay_seconds)
+        retry_at = getattr(exc, "retry_at", None)
+        if retry_at is not None and retry_at > when:
+            when = retry_at
+        err = exc.to_dict()
+        err["kind"] = AmbiguousError.kind
+        return self._settle(step, AttemptOutcome.AMBIGUOUS, err, TargetStatus.UNKNOWN,
+                            next_attempt_at=when, result="unknown")
+
+    def _lookup_failed(self, step: Step, exc: PlatformError) -> str:
+        failures = step.lookup_failures + 1
+        outcome = AttemptOutcome.NOT_SENT if isinstance(exc, NotSentError) else AttemptOutcome.AMBIGUOUS
+        err = exc.to_dict()
+        if failures >= self.settings.max_publish_attempts:
+            return self._fail(step, outcome, err,
+                              f"could not confirm whether the post went out after {failures} lookups "
+                              f"({exc.message}); check the account before publishing it again")
+        when = next_retry_at(self.settings, failures, utcnow(), getattr(exc, "retry_at", None))
+        return self._settle(step, outcome, err, TargetStatus.UNKNOWN, next_attempt_at=when, result="unknown")
+
+    def _auth(self, step: Step, exc: AuthError) -> Step | str:
+        if self._refreshed:
+            return self._reconnect(step, exc)
+        self._refreshed = True
+        try:
+            outcome = refresh_account(self.rt, step.account_id, seen=step.creds_cipher)
+        except TransientError as rexc:
+            # the platform refused the token but we cannot refresh right now:
+            # not sent; try later, and never disconnect on a transient error
+            failures = step.publish_failures + (1 if step.kind == PUBLISH else 0)
+            when = next_retry_at(self.settings, max(1, failures), utcnow(), rexc.retry_at)
+            back = TargetStatus.SCHEDULED if step.kind == PUBLISH else TargetStatus.UNKNOWN
+            return self._settle(step, AttemptOutcome.AUTH, exc.to_dict(), back, next_attempt_at=when,
+                                last_error={"kind": rexc.kind,
+                                            "message": f"token refresh failed for now: {rexc.message}"},
+                                result="retry")
+        if outcome == RefreshOutcome.FAILED:
+            return self._held(step, exc)
+        return self._continue(step, AttemptOutcome.AUTH, exc.to_dict(), step.kind)
+
+    def _held(self, step: Step, exc: AuthError) -> str:
+        """The refresh was refused (the account is already flagged): hold this target too."""
+        def reason(s: Session) -> str:
+            acct = s.get(SocialAccount, step.account_id)
+            return (acct.status_reason if acct and acct.status_reason else
+                    "The account needs reconnecting before it can publish.")
+
+        with self.rt.db.session() as s:
+            msg = reason(s)
+        return self._settle(step, AttemptOutcome.AUTH, exc.to_dict(), TargetStatus.HELD,
+                            last_error={**exc.to_dict(), "message": msg}, result="held")
+
+    def _reconnect(self, step: Step, exc: AuthError) -> str:
+        """Refused again right after a refresh: the account needs reconnecting."""
+        def fn(s: Session) -> None:
+            acct = s.get(SocialAccount, step.account_id)
+            assert acct is not None
+            cls = self.rt.plugins.connector_classes.get(acct.platform)
+            label = (cls.display_name or cls.name) if cls else acct.platform
+            mark_needs_reconnect(s, acct, reconnect_message(label, acct, exc.message))
+
+        self._write(fn)
+        return self._held(step, exc)
+
+
+def publish(runtime: Any, target_id: int, *, worker: str | None = None) -> str:
+    """Run the publish job for one target; returns ``published``, ``retry``,
+    ``unknown``, ``held``, ``failed``, ``skipped``, ``lost`` or ``duplicate``."""
+    try:
+        return PublishJob(runtime, target_id, worker=worker).run()
+    except ClientNestError:
+        log.exception("target %s: publish job failed", target_id)
+        raise

@@ -1,0 +1,190 @@
+"""Target state changes shared by the dispatcher, the jobs and the accounts API:
+audit events, post status refresh, holding and releasing an account's targets.
+
+Every change of a target's status is an audit event ``target.<new status>``
+with ``from``/``to`` in its data; the post's status is derived from its
+targets by :func:`clientnest.services.post_status.refresh_post_status` (or
+:func:`refresh_post_statuses` for many posts at once, with the same rule).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..db import utcnow
+from ..models import AuditEvent, Post, PostTarget, TargetStatus
+from ..services.post_status import IN_FLIGHT, derive_post_status, refresh_post_status
+
+__all__ = [
+    "PENDING",
+    "target_event",
+    "target_event_rows",
+    "refresh_post_statuses",
+    "refresh_post",
+    "hold_pending_targets",
+    "release_held_targets",
+]
+
+#: targets that would still be sent: held when their account needs reconnecting
+PENDING = (TargetStatus.SCHEDULED, TargetStatus.QUEUED, TargetStatus.UNKNOWN)
+
+_CHUNK = 1000
+
+
+def target_event(
+    session: Session,
+    *,
+    target_id: int,
+    workspace_id: int,
+    post_id: int,
+    frm: str,
+    to: str,
+    actor: str = "worker",
+    user_id: int | None = None,
+    **data: Any,
+) -> None:
+    """Record the audit event of one target status change."""
+    audit.record(
+        session,
+        f"target.{to}",
+        "post_target",
+        target_id,
+        workspace_id=workspace_id,
+        user_id=user_id,
+        actor=actor,
+        data={"post_id": post_id, "from": str(frm), "to": str(to), **data},
+    )
+
+
+def target_event_rows(
+    rows: Iterable[tuple[int, int, int]], frm: str, to: str, now: datetime, actor: str = "system", **data: Any
+) -> list[dict[str, Any]]:
+    """Audit rows for a bulk change; ``rows`` are ``(target_id, post_id, workspace_id)``."""
+    return [
+        {
+            "workspace_id": ws,
+            "actor_user_id": None,
+            "actor": actor,
+            "action": f"target.{to}",
+            "object_type": "post_target",
+            "object_id": str(tid),
+            "data": {"post_id": pid, "from": str(frm), "to": str(to), **data},
+            "created_at": now,
+        }
+        for tid, pid, ws in rows
+    ]
+
+
+def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(AuditEvent), list(rows))
+
+
+def refresh_post(session: Session, post_id: int, actor: str = "worker") -> None:
+    post = session.get(Post, post_id)
+    if post is not None:
+        refresh_post_status(session, post, actor=actor)
+
+
+def refresh_post_statuses(session: Session, post_ids: Iterable[int], *, actor: str = "system", now: datetime | None = None) -> int:
+    """:func:`refresh_post_status` for many posts in a few statements (the
+    dispatcher claims hundreds of targets at once). Same rule, same audit
+    event; returns how many posts changed status."""
+    now = now or utcnow()
+    ids = sorted(set(post_ids))
+    changed = 0
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i:i + _CHUNK]
+        statuses: dict[int, list[str]] = {pid: [] for pid in chunk}
+        for pid, st in session.execute(
+            select(PostTarget.post_id, PostTarget.status).where(PostTarget.post_id.in_(chunk))
+        ):
+            statuses[pid].append(st)
+        updates: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for pid, old, ws in session.execute(
+            select(Post.id, Post.status, Post.workspace_id).where(Post.id.in_(chunk))
+        ):
+            new = derive_post_status(statuses[pid])
+            if new != old:
+                updates.append({"id": pid, "status": new, "updated_at": now})
+                events.append({
+                    "workspace_id": ws, "actor_user_id": None, "actor": actor,
+                    "action": "post.status_changed", "object_type": "post", "object_id": str(pid),
+                    "data": {"from": str(old) if old is not None else None, "to": str(new)},
+                    "created_at": now,
+                })
+        if updates:
+            session.execute(update(Post), updates)  # bulk UPDATE by primary key
+            insert_audit_rows(session, events)
+            changed += len(updates)
+    return changed
+
+
+def hold_pending_targets(
+    session: Session, account_id: int, message: str, *, actor: str = "worker", now: datetime | None = None
+) -> list[int]:
+    """Hold every target of an account that would still be sent (its account
+    needs reconnecting). A queued target's job then finds nothing to do; an
+    ``unknown`` one keeps its unresolved attempt, so it is reconciled, not
+    re-sent, once released. The caller commits."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(PostTarget.id, PostTarget.status, PostTarget.post_id, PostTarget.workspace_id)
+        .where(PostTarget.account_id == account_id, PostTarget.status.in_(PENDING))
+    ).all()
+    if not rows:
+        return []
+    held = session.execute(
+        update(PostTarget)
+        .where(PostTarget.id.in_([r.id for r in rows]), PostTarget.status.in_(PENDING))
+        .values(status=TargetStatus.HELD, next_attempt_at=None, updated_at=now,
+                last_error={"kind": "auth", "message": message})
+        .returning(PostTarget.id)
+    ).scalars().all()
+    held_set = set(held)
+    events = []
+    for r in rows:
+        if r.id in held_set:
+            events += target_event_rows([(r.id, r.post_id, r.workspace_id)], r.status, TargetStatus.HELD, now,
+                                        actor=actor, reason="account needs reconnecting")
+    insert_audit_rows(session, events)
+    refresh_post_statuses(session, [r.post_id for r in rows if r.id in held_set], actor=actor, now=now)
+    return sorted(held_set)
+
+
+def release_held_targets(
+    session: Session, account_id: int, *, actor: str = "user", user_id: int | None = None, now: datetime | None = None
+) -> list[int]:
+    """Once an account is reconnected: its held targets are scheduled again,
+    due now (a target whose time has passed beyond the lateness limit then
+    fails with "missed its time"). The accounts API calls this; the caller
+    commits."""
+    now = now or utcnow()
+    rows = session.execute(
+        update(PostTarget)
+        .where(PostTarget.account_id == account_id, PostTarget.status == TargetStatus.HELD)
+        .values(status=TargetStatus.SCHEDULED, next_attempt_at=now, last_error=None, updated_at=now)
+        .returning(PostTarget.id, PostTarget.post_id, PostTarget.workspace_id)
+    ).all()
+    if not rows:
+        return []
+    events = target_event_rows([(r.id, r.post_id, r.workspace_id) for r in rows],
+                               TargetStatus.HELD, TargetStatus.SCHEDULED, now, actor=actor, reason="account reconnected")
+    if user_id is not None:
+        for e in events:
+            e["actor_user_id"] = user_id
+    insert_audit_rows(session, events)
+    refresh_post_statuses(session, [r.post_id for r in rows], actor=actor, now=now)
+    return [r.id for r in rows]
+
+
+def settles_post(status: str) -> bool:
+    """Whether moving a target to ``status`` may change its post's status
+    (moves between in-flight statuses never do)."""
+    return status not in IN_FLIGHT

@@ -1,0 +1,162 @@
+"""Fixed-window rate limiting (login and token creation).
+
+At most ``limit`` hits per key in each window of ``window`` seconds, windows
+aligned on the clock (so every process agrees on where a window starts).
+
+Two backends behind the one :class:`RateLimiter`:
+
+- embedded mode: a dict of counters guarded by a lock, per process;
+- production (``settings.redis_url`` set): Redis ``INCR`` + ``EXPIRE`` on one
+  key per (key, window), shared by every API process.
+
+If Redis cannot be reached the limiter falls back to the in-process counters
+(and logs it) rather than refusing every login: the limit still holds per
+process, and logging in never depends on the queue being up.
+
+:func:`limiter_for` gives the runtime's limiter, built once.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["Decision", "RateLimiter", "limiter_for", "key_for"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "clientnest:ratelimit:"
+# the in-process dict is swept of finished windows once it grows past this
+_SWEEP_AT = 10_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one hit: allowed or not, and when the window resets."""
+
+    allowed: bool
+    #: hits counted in the current window, this one included
+    count: int
+    limit: int
+    #: whole seconds until the current window ends (at least 1)
+    retry_after: int
+
+
+def key_for(kind: str, value: str) -> str:
+    """A counter key that does not carry the raw value (e.g. an email) into
+    Redis or a debugger: ``kind:`` + a SHA-256 prefix of the value."""
+    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+
+class RateLimiter:
+    """Fixed-window counters with an in-process or a Redis backend.
+
+    :param limit: hits allowed per key and window.
+    :param window: window length in seconds.
+    :param redis_url: empty for the in-process backend.
+    :param prefix: prepended to every Redis key (tests use one per test).
+    :param clock: seconds since the epoch; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: int = 60,
+        *,
+        redis_url: str = "",
+        prefix: str = DEFAULT_PREFIX,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if limit < 1 or window < 1:
+            raise ValueError("rate limit and window must be at least 1")
+        self.limit = limit
+        self.window = window
+        self.prefix = prefix
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
+        self._redis: Any = None
+        if redis_url:
+            from redis import Redis
+
+            # short timeouts: a stuck Redis must not hold a login request
+            self._redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self._redis is not None else "memory"
+
+    def hit(self, *keys: str) -> Decision:
+        """Count one hit on every key; denied if any key is over the limit.
+
+        Every key is counted even when an earlier one is already over, so an
+        attacker spreading attempts cannot dodge one of the counters.
+        """
+        if not keys:
+            raise ValueError("hit() needs at least one key")
+        now = self._clock()
+        index = int(now // self.window)
+        retry_after = max(1, math.ceil((index + 1) * self.window - now))
+        highest = max(self._incr(key, index) for key in keys)
+        return Decision(highest <= self.limit, highest, self.limit, retry_after)
+
+    def _incr(self, key: str, index: int) -> int:
+        if self._redis is not None:
+            try:
+                return self._incr_redis(key, index)
+            except Exception as exc:  # any Redis failure: degrade, never 500
+                log.warning("rate limiter: Redis unavailable (%s); counting in process", type(exc).__name__)
+        return self._incr_memory(key, index)
+
+    def _incr_redis(self, key: str, index: int) -> int:
+        name = f"{self.prefix}{key}:{index}"
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.incr(name)
+        # the window number is in the key, so renewing the TTL on every hit
+        # never stretches a window; it only lets the key disappear after it
+        pipe.expire(name, self.window + 1)
+        count, _ = pipe.execute()
+        return int(count)
+
+    def _incr_memory(self, key: str, index: int) -> int:
+        with self._lock:
+            seen, count = self._counts.get(key, (index, 0))
+            count = count + 1 if seen == index else 1
+            self._counts[key] = (index, count)
+            if len(self._counts) > _SWEEP_AT:
+                self._counts = {k: v for k, v in self._counts.items() if v[0] == index}
+            return count
+
+    def reset(self) -> None:
+        """Forget the in-process counters (Redis keys expire on their own)."""
+        with self._lock:
+            self._counts.clear()
+
+    def close(self) -> None:
+        if self._redis is not None:
+            self._redis.close()
+
+
+_build_lock = threading.Lock()
+
+
+def limiter_for(runtime: Runtime) -> RateLimiter:
+    """The runtime's login limiter (``settings.login_rate_limit`` per minute),
+    on Redis when ``settings.redis_url`` is set, else in process."""
+    limiter = runtime.extras.get("ratelimit")
+    if limiter is None:
+        with _build_lock:
+            limiter = runtime.extras.get("ratelimit")
+            if limiter is None:
+                s = runtime.settings
+                limiter = RateLimiter(s.login_rate_limit, 60, redis_url=s.redis_url)
+                runtime.extras["ratelimit"] = limiter
+    return limiter

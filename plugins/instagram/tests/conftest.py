@@ -1,0 +1,132 @@
+"""Fixtures of the Instagram plugin's tests: the recorded Graph responses, a
+replay transport that answers with them, and the sandbox served over HTTP.
+(A twin of the Facebook plugin's: the two distributions share no code.)"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from clientnest.testing.server import serve
+from clientnest_instagram import InstagramConnector
+
+FIXTURES = Path(os.environ.get("CLIENTNEST_FIXTURES", Path(__file__).resolve().parents[4] / "shared" / "fixtures"))
+RECORDED = FIXTURES / "real-api" / "instagram"
+_DROP = {"content-encoding", "content-length", "connection", "transfer-encoding"}
+
+
+def _recorded(rel: str) -> Any:
+    """A recorded response body (JSON), or skip when the recordings are absent."""
+    path = RECORDED / rel
+    if not path.exists():
+        pytest.skip(f"recording {path} not available")
+    return json.loads(path.read_text())
+
+
+def _interaction(recording: str, method: str, url_part: str, nth: int = 0) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, body) of a recorded superface interaction."""
+    data = _recorded(f"superface_station/{recording}")
+    hits = [i for i in data["interactions"] if i["method"] == method and url_part in i["url"]]
+    assert len(hits) > nth, f"no recorded {method} {url_part} in {recording}"
+    it = hits[nth]
+    headers = {k: v for k, v in it["response_headers"] if k.lower() not in _DROP}
+    return it["status"], headers, it["response_body"]
+
+
+@dataclass
+class Replay:
+    """An httpx transport answering from a list of (method, path pattern) routes.
+
+    Each route answers once unless ``repeat``; every request is kept in
+    :attr:`requests` so tests can check what the connector sent.
+    """
+
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def add(self, method: str, path: str, body: Any = None, *, status: int = 200,
+            headers: dict[str, str] | None = None, repeat: bool = False,
+            when: Callable[[httpx.Request], bool] | None = None,
+            raise_: Exception | None = None, raw: bytes | None = None) -> Replay:
+        self.routes.append({"method": method, "path": re.compile(path + "$"), "body": body, "status": status,
+                            "headers": headers or {}, "repeat": repeat, "when": when, "raise": raise_, "raw": raw})
+        return self
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        for route in self.routes:
+            if route["method"] != request.method or not route["path"].search(request.url.path):
+                continue
+            if route["when"] is not None and not route["when"](request):
+                continue
+            if not route["repeat"]:
+                self.routes.remove(route)
+            if route["raise"] is not None:
+                raise route["raise"]
+            content = route["raw"] if route["raw"] is not None else json.dumps(route["body"]).encode()
+            headers = {"content-type": "application/json; charset=UTF-8", **route["headers"]}
+            return httpx.Response(route["status"], headers=headers, content=content, request=request)
+        raise AssertionError(f"unexpected request {request.method} {request.url}")
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+    def form(self, i: int) -> dict[str, str]:
+        """The form body (or query) of the i-th request, flattened."""
+        req = self.requests[i]
+        body = req.content.decode() if req.content else ""
+        data = {k: v[0] for k, v in parse_qs(body).items()} if "=" in body and "\r\n" not in body else {}
+        data.update({k: v[0] for k, v in parse_qs(urlparse(str(req.url)).query).items()})
+        return data
+
+
+@pytest.fixture
+def recorded() -> Callable[[str], Any]:
+    """``recorded("pyfacebook_apidata/publish/create_photo.json")``: a recorded body (skips without recordings)."""
+    return _recorded
+
+
+@pytest.fixture
+def interaction() -> Callable[..., tuple[int, dict[str, str], Any]]:
+    """``interaction(recording, method, url_part, nth=0)``: a superface (status, headers, body)."""
+    return _interaction
+
+
+@pytest.fixture
+def replay() -> Replay:
+    return Replay()
+
+
+@pytest.fixture
+def replay_connector(replay: Replay) -> Iterator[InstagramConnector]:
+    connector = InstagramConnector({
+        "app_id": "1234567890", "app_secret": "app-secret", "graph_version": "v14.0",
+        "api_base": "https://graph.facebook.com", "poll_interval": 0.0, "poll_timeout": 5.0,
+    }, transport=replay.transport(), sleep=lambda _s: None)
+    yield connector
+    connector.close()
+
+
+@pytest.fixture
+def sandbox() -> Any:
+    return InstagramConnector.sandbox()
+
+
+@pytest.fixture
+def sandbox_url(sandbox: Any) -> Iterator[str]:
+    with serve(sandbox) as url:
+        yield url
+
+
+@pytest.fixture
+def connector(sandbox_url: str) -> Iterator[InstagramConnector]:
+    c = InstagramConnector(InstagramConnector.sandbox_config(sandbox_url))
+    yield c
+    c.close()
