@@ -178,8 +178,28 @@ def sandbox_cmd(host: str, port: int) -> None:
     if not mounts:
         raise click.ClickException("no installed connector ships a sandbox")
     for path in sorted(mounts):
-        click.echo(f"sandbox {path[1:]}: http://{host}:{port}{path}   (set CLIENTNEST_{path[1:].upper()}_API_BASE to it)")
+        name = path[1:]
+        base = f"http://{host}:{port}{path}"
+        click.echo(f"sandbox {name}: {base}")
+        # the settings that point a ClientNest install at this sandbox
+        for field, value in host_.connector_classes[name].sandbox_config(base).items():
+            click.echo(f"    CLIENTNEST_{name.upper()}_{field.upper()}={value}")
     run_simple(host, port, DispatcherMiddleware(NotFound(), mounts), threaded=True)
+
+
+@cli.command("new-connector")
+@click.argument("name")
+@click.option("--dest", default=".", show_default=True, help="folder to write clientnest-<name> into")
+@click.option("--display-name", default=None, help="the platform's name as users see it")
+def new_connector_cmd(name: str, dest: str, display_name: str | None) -> None:
+    """Write a new connector plugin (with sandbox and conformance tests) to start from."""
+    from .testing.template import create_connector_plugin
+
+    try:
+        root = create_connector_plugin(name, dest, display_name=display_name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {root}\nnext: pip install -e {root} && pytest {root / 'tests'}")
 
 
 def _add_engine_commands() -> None:

@@ -201,9 +201,11 @@ _QUOTED = re.compile(r"[\"“'‘]([^\"”'’]{2,80})[\"”'’]")
 def _stem(word: str) -> str:
     """A crude stem so "refunds", "refunded", "refunding" all meet "refund"."""
     w = word.lower().strip("'’")
-    for suffix in ("ing", "ies", "es", "ed", "s"):
+    for suffix in ("ing", "ies", "es", "ed"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
             return w[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]  # "DMs" -> "dm", "refunds" -> "refund"
     return w
 
 
@@ -568,13 +570,21 @@ class OfflineProvider(AIProvider):
             if rules.max_hashtags is not None:
                 wanted = min(wanted, rules.max_hashtags)
             tags = self._hashtags(request.brief, wanted + request.variants)
+            seen: set[str] = set()
             for v in range(request.variants):
-                opener = openers[v % len(openers)]
-                cta = ctas[(v + 1) % len(ctas)]
                 chosen = tags[v % max(1, len(tags)):][:wanted] if tags else []
                 if len(chosen) < wanted:
                     chosen += [t for t in tags if t not in chosen][: wanted - len(chosen)]
-                drafts.append(self._fit_draft(platform, rules, opener, core, cta, chosen))
+                draft = None
+                for shift in range(len(openers) * len(ctas)):  # the next combination if one repeats
+                    k = v + shift
+                    draft = self._fit_draft(platform, rules, openers[k % len(openers)],
+                                            core, ctas[(k // len(openers) + v + 1) % len(ctas)], chosen)
+                    if draft.text not in seen:
+                        break
+                assert draft is not None
+                seen.add(draft.text)
+                drafts.append(draft)
         return self._result(drafts)
 
     @staticmethod
@@ -587,28 +597,32 @@ class OfflineProvider(AIProvider):
 
     @staticmethod
     def _fit_draft(platform: str, rules: PlatformRules, opener: str, core: str, cta: str, tags: list[str]) -> Draft:
-        """Drop parts in order of importance until the post fits the platform."""
-        sep = " " if rules.max_length <= 500 else "\n\n"
+        """Shorten until the post fits the platform, losing the least first:
+        extra hashtags, the call to action, then words of the brief (the
+        opener stays, so variants still differ), then everything optional."""
+        limit = rules.max_length
+        sep = " " if limit <= 500 else "\n\n"
         tags = list(tags)
-        parts = [opener, core, cta]
 
-        def compose() -> str:
-            body = " ".join(p for p in parts if p)
+        def compose(opener: str, core: str, cta: str, tags: list[str]) -> str:
+            body = " ".join(p for p in (opener, core, cta) if p)
             return f"{body}{sep}{' '.join(tags)}" if tags else body
 
-        text = compose()
-        while len(text) > rules.max_length and tags:
+        text = compose(opener, core, cta, tags)
+        while len(text) > limit and len(tags) > 1:
             tags.pop()
-            text = compose()
-        for drop in (0, 2):  # the opener first, then the call to action
-            if len(text) <= rules.max_length:
-                break
-            parts[drop] = ""
-            text = compose()
-        if len(text) > rules.max_length:
-            text = fit_length(text, rules.max_length)
-            tags = [t for t in tags if t in text]
-        return Draft(platform=platform, text=text, hashtags=tags)
+            text = compose(opener, core, cta, tags)
+        if len(text) > limit:
+            cta = ""
+            text = compose(opener, core, cta, tags)
+        if len(text) > limit:
+            room = limit - len(compose(opener, "", "", tags)) - 1
+            if room >= min(40, limit // 2):
+                text = compose(opener, fit_length(core, room), "", tags)
+            else:  # a tiny limit: the brief alone, cut to fit
+                tags = []
+                text = fit_length(core, limit)
+        return Draft(platform=platform, text=text, hashtags=[t for t in tags if t in text])
 
     # -- rewrite ------------------------------------------------------------------
     def rewrite(self, text: str, platform: str, rules: PlatformRules) -> AIResult[str]:
@@ -664,10 +678,15 @@ class OfflineProvider(AIProvider):
         first = _stable_pick(_REPLIES[situation][style], comment, style)
         candidates = [first, *[c for c in _REPLIES[situation][style] if c != first],
                       *_REPLIES[situation]["neutral"], *_REPLY_FALLBACKS]
+        fallback: str | None = None
         for candidate in candidates:
             text = self._finish_reply(candidate, rules, max_len)
             if text and not rules.violations(text):
-                return self._result(text)
+                if not text.endswith(_ELLIPSIS) and _ELLIPSIS + " " not in text:
+                    return self._result(text)
+                fallback = fallback or text  # compliant but cut: keep looking for a whole one
+        if fallback:
+            return self._result(fallback)
         # every template broke a rule: keep what survives the scrub
         text = self._finish_reply(rules.scrub(_REPLY_FALLBACKS[0]) or "", rules, max_len)
         return self._result(text if not rules.violations(text) else "")
@@ -678,9 +697,22 @@ class OfflineProvider(AIProvider):
         if rules.sign_off:
             sign = rules.apply_style(f"– {rules.sign_off}")
             room = None if max_len is None else max_len - len(sign) - 1
-            body = text if room is None else fit_length(text, max(room, 0))
+            body = text if room is None else _fit_sentences(text, max(room, 0))
             return f"{body} {sign}".strip()
-        return fit_length(text, max_len)
+        return _fit_sentences(text, max_len)
+
+
+def _fit_sentences(text: str, max_length: int | None) -> str:
+    """As many whole sentences as fit; a cut sentence only if none does."""
+    if max_length is None or len(text) <= max_length:
+        return text
+    out = ""
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        joined = f"{out} {sentence}".strip()
+        if len(joined) > max_length:
+            break
+        out = joined
+    return out or fit_length(text, max_length)
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from flask import g
+from werkzeug.exceptions import HTTPException
 from flask_smorest import Blueprint, abort
 from flask_smorest.error_handler import ErrorSchema
 
@@ -45,6 +46,12 @@ __all__ = ["blp"]
 blp = Blueprint("ai", __name__, url_prefix="/api/v1", description="AI drafting, sentiment and usage")
 
 T = TypeVar("T")
+
+
+class PaymentRequired(HTTPException):
+    code = 402
+    description = "the workspace's monthly AI budget would be exceeded"
+
 _PREFIX = "/workspaces/<int:wid>/ai"
 
 
@@ -69,12 +76,18 @@ def _call(fn: Callable[[], T]) -> T:
     except errors.AIBudgetExceeded as exc:
         wid = g.workspace.id
         estimate = getattr(exc, "estimate_usd", 0.0)
-        abort(402, message=(
-            f"this workspace's monthly AI budget of ${exc.budget_usd:.2f} would be exceeded: "
-            f"${exc.spent_usd:.4f} spent this month (UTC), this request may cost up to ${estimate:.4f}. "
-            f"An admin can raise ai_budget_usd with PATCH /api/v1/workspaces/{wid}."
-        ), errors={"budget": {"budget_usd": exc.budget_usd, "spent_usd": exc.spent_usd,
-                              "estimated_cost_usd": estimate}})
+        # werkzeug has no exception for 402, so flask_smorest.abort cannot raise one
+        err = PaymentRequired()
+        err.data = {  # type: ignore[attr-defined]  # what flask-smorest's handler renders
+            "message": (
+                f"this workspace's monthly AI budget of ${exc.budget_usd:.2f} would be exceeded: "
+                f"${exc.spent_usd:.4f} spent this month (UTC), this request may cost up to ${estimate:.4f}. "
+                f"An admin can raise ai_budget_usd with PATCH /api/v1/workspaces/{wid}."
+            ),
+            "errors": {"budget": {"budget_usd": exc.budget_usd, "spent_usd": exc.spent_usd,
+                                  "estimated_cost_usd": estimate}},
+        }
+        raise err from None
     except errors.TransientError as exc:
         _provider_failed(exc, 504 if exc.code == "timeout" else 503)
     except errors.PlatformError as exc:  # AIAuthError, AIBalanceError, AIRequestError, AIOutputError

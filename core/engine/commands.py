@@ -54,15 +54,18 @@ def _load_extra(specs: Sequence[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def engine_runtime(extra_plugins: Sequence[str] = ()) -> Runtime:
-    """The runtime from the click context, or one built from the environment."""
+def engine_runtime(extra_plugins: Sequence[str] = ()) -> tuple[Runtime, bool]:
+    """The runtime from the click context, or one built from the environment;
+    the flag says whether it was built here (and must be closed here)."""
     ctx = click.get_current_context(silent=True)
     rt = ctx.find_object(Runtime) if ctx is not None else None
+    owned = rt is None
     if rt is None:
         rt = build_runtime(load_settings(), extra_plugins=_load_extra(extra_plugins))
+        logging.basicConfig(level=rt.settings.log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_current(rt)
-    logging.basicConfig(level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return rt
+    return rt, owned
 
 
 def _worker_class() -> type:
@@ -134,13 +137,14 @@ def worker(queues: tuple[str, ...], processes: int, burst: bool, max_jobs: int |
         argv += ["--max-jobs", str(max_jobs)] if max_jobs else []
         argv += sum((["--extra-plugin", e] for e in extra_plugins), [])
         sys.exit(_spawn(processes, argv))
-    rt = engine_runtime(extra_plugins)
+    rt, owned = engine_runtime(extra_plugins)
     try:
         run_worker(rt, queues=queues or QUEUE_NAMES, burst=burst, max_jobs=max_jobs, name=name)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        rt.close()
+        if owned:
+            rt.close()
 
 
 @click.command("scheduler")
@@ -151,7 +155,7 @@ def scheduler(interval: float | None, once: bool, extra_plugins: tuple[str, ...]
     """Run the dispatcher: claim due posts and enqueue their jobs (safe to run several)."""
     from .dispatcher import Dispatcher
 
-    rt = engine_runtime(extra_plugins)
+    rt, owned = engine_runtime(extra_plugins)
     queue = get_queue(rt)
     if isinstance(queue, InProcessJobQueue):
         click.echo("no REDIS_URL: jobs run in this process", err=True)
@@ -174,7 +178,8 @@ def scheduler(interval: float | None, once: bool, extra_plugins: tuple[str, ...]
         log.info("scheduler %d started", os.getpid())
         dispatcher.run(stop, interval)
     finally:
-        rt.close()
+        if owned:
+            rt.close()
 
 
 @click.group()

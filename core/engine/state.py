@@ -2,9 +2,12 @@
 audit events, post status refresh, holding and releasing an account's targets.
 
 Every change of a target's status is an audit event ``target.<new status>``
-with ``from``/``to`` in its data; the post's status is derived from its
-targets by :func:`clientnest.services.post_status.refresh_post_status` (or
-:func:`refresh_post_statuses` for many posts at once, with the same rule).
+with ``from``/``to`` in its data. The post's status is derived from its
+targets with :func:`clientnest.services.post_status.derive_post_status`, the
+rule of :func:`~clientnest.services.post_status.refresh_post_status`; the
+engine applies it with Core statements (:func:`refresh_post`,
+:func:`refresh_post_statuses`) because it runs once or twice per published
+post and the ORM version costs several milliseconds of CPU each time.
 """
 from __future__ import annotations
 
@@ -12,13 +15,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from .. import audit
 from ..db import utcnow
 from ..models import AuditEvent, Post, PostTarget, TargetStatus
-from ..services.post_status import IN_FLIGHT, derive_post_status, refresh_post_status
+from ..services.post_status import IN_FLIGHT, derive_post_status
 
 __all__ = [
     "PENDING",
@@ -48,17 +50,18 @@ def target_event(
     user_id: int | None = None,
     **data: Any,
 ) -> None:
-    """Record the audit event of one target status change."""
-    audit.record(
-        session,
-        f"target.{to}",
-        "post_target",
-        target_id,
-        workspace_id=workspace_id,
-        user_id=user_id,
-        actor=actor,
-        data={"post_id": post_id, "from": str(frm), "to": str(to), **data},
-    )
+    """Record the audit event of one target status change (as
+    :func:`clientnest.audit.record` would, with one Core INSERT)."""
+    insert_audit_rows(session, [{
+        "workspace_id": workspace_id,
+        "actor_user_id": user_id,
+        "actor": actor if user_id is None or actor != "user" else "user",
+        "action": f"target.{to}",
+        "object_type": "post_target",
+        "object_id": str(target_id),
+        "data": {"post_id": post_id, "from": str(frm), "to": str(to), **data},
+        "created_at": utcnow(),
+    }])
 
 
 def target_event_rows(
@@ -81,14 +84,33 @@ def target_event_rows(
 
 
 def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert audit events with a Core statement (no ORM unit of work)."""
     if rows:
-        session.execute(insert(AuditEvent), list(rows))
+        session.execute(insert(AuditEvent.__table__), list(rows))
 
 
-def refresh_post(session: Session, post_id: int, actor: str = "worker") -> None:
-    post = session.get(Post, post_id)
-    if post is not None:
-        refresh_post_status(session, post, actor=actor)
+def refresh_post(session: Session, post_id: int, actor: str = "worker", now: datetime | None = None) -> str | None:
+    """:func:`refresh_post_status` for one post in one query (the publish
+    job's hot path): the same rule (:func:`derive_post_status`), the same
+    audit event. Returns the post's status."""
+    p, t = Post.__table__, PostTarget.__table__
+    rows = session.execute(
+        select(p.c.status, p.c.workspace_id, t.c.status)
+        .select_from(p.outerjoin(t, t.c.post_id == p.c.id)).where(p.c.id == post_id)
+    ).all()
+    if not rows:
+        return None
+    old, ws = rows[0][0], rows[0][1]
+    new = derive_post_status(r[2] for r in rows if r[2] is not None)
+    if new != old:
+        now = now or utcnow()
+        session.execute(update(p).where(p.c.id == post_id).values(status=new, updated_at=now))
+        insert_audit_rows(session, [{
+            "workspace_id": ws, "actor_user_id": None, "actor": actor, "action": "post.status_changed",
+            "object_type": "post", "object_id": str(post_id),
+            "data": {"from": str(old) if old is not None else None, "to": str(new)}, "created_at": now,
+        }])
+    return new
 
 
 def refresh_post_statuses(session: Session, post_ids: Iterable[int], *, actor: str = "system", now: datetime | None = None) -> int:
@@ -112,7 +134,7 @@ def refresh_post_statuses(session: Session, post_ids: Iterable[int], *, actor: s
         ):
             new = derive_post_status(statuses[pid])
             if new != old:
-                updates.append({"id": pid, "status": new, "updated_at": now})
+                updates.append({"pid": pid, "new_status": new, "ts": now})
                 events.append({
                     "workspace_id": ws, "actor_user_id": None, "actor": actor,
                     "action": "post.status_changed", "object_type": "post", "object_id": str(pid),
@@ -120,7 +142,9 @@ def refresh_post_statuses(session: Session, post_ids: Iterable[int], *, actor: s
                     "created_at": now,
                 })
         if updates:
-            session.execute(update(Post), updates)  # bulk UPDATE by primary key
+            p = Post.__table__
+            session.execute(update(p).where(p.c.id == bindparam("pid"))
+                            .values(status=bindparam("new_status"), updated_at=bindparam("ts")), updates)
             insert_audit_rows(session, events)
             changed += len(updates)
     return changed

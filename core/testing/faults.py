@@ -42,8 +42,10 @@ A fault (``POST /_sandbox/faults``)::
     401 -> ``expired_token``, any other 5xx -> ``server_error``.
 ``method``, ``path``
     restrict the fault to requests with this method and a path starting with this prefix
-    (relative to the sandbox root). Without them it hits the next API request (``duplicate``:
-    the next publish request).
+    (relative to the sandbox root). Without them it hits the next API request.
+``publish``
+    ``true``: only the request that makes a post exist (the sandbox knows which one: X's
+    ``POST /2/tweets``, Instagram's ``media_publish`` ...). ``duplicate`` implies it.
 ``times``
     how many matching requests it hits (default 1; ``0`` = until disarmed).
 
@@ -89,6 +91,7 @@ class Fault:
     delay: float = 0.0
     method: str | None = None
     path: str | None = None
+    publish: bool = False
     times: int = 1
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
@@ -97,7 +100,7 @@ class Fault:
         """Validate a fault request. :raises ValueError: naming the bad field."""
         if not isinstance(data, Mapping):
             raise ValueError("body: expected a JSON object")
-        unknown = sorted(set(data) - {"kind", "status", "retry_after", "delay", "method", "path", "times"})
+        unknown = sorted(set(data) - {"kind", "status", "retry_after", "delay", "method", "path", "publish", "times"})
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(unknown)}")
         status = data.get("status")
@@ -127,6 +130,9 @@ class Fault:
         path = data.get("path")
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):
             raise ValueError("path: expected a path starting with /")
+        publish = data.get("publish", False)
+        if not isinstance(publish, bool):
+            raise ValueError("publish: expected true or false")
         return cls(
             kind=kind,
             status=status,
@@ -134,6 +140,7 @@ class Fault:
             delay=number("delay", 0.0, float),
             method=method.upper() if method else None,
             path=path,
+            publish=publish or kind == "duplicate",
             times=number("times", 1, int),
         )
 
@@ -142,7 +149,7 @@ class Fault:
             return False
         if self.path and not path.startswith(self.path):
             return False
-        if self.kind == "duplicate" and not publish:
+        if self.publish and not publish:
             return False
         return True
 

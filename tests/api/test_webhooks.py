@@ -273,6 +273,21 @@ def test_top_level_comment_has_no_parent_and_own_comments_are_skipped(
     assert row.target_id is None  # no post of ours has that id
 
 
+def test_comment_on_a_video_story_links_to_the_video_target(client: Any, runtime: Any, register: Any) -> None:
+    """A Facebook video is published (and stored) by video id; its feed story is {page}_{video}."""
+    member = register()
+    account_id = _account(runtime, member.workspace_id, "facebook", "110658944785122")
+    target_id = _target(runtime, member.workspace_id, account_id, "facebook", "1042961149725000")
+    story = "110658944785122_1042961149725000"
+    payload = {"object": "page", "entry": [{"id": "110658944785122", "time": 1700000001, "changes": [{
+        "field": "feed", "value": {"from": {"id": "6367583273279158", "name": "Wea Joklena"}, "item": "comment",
+                                   "comment_id": "1042961149725000_77", "post_id": story, "parent_id": story,
+                                   "verb": "add", "created_time": 1700000000, "message": "Great clip"}}]}]}
+    assert _signed_meta(client, "facebook", payload, META_SECRET).get_json()["stored"] == 1
+    (row,) = _comments(runtime)
+    assert row.target_id == target_id and row.post_external_id == story
+
+
 def test_recorded_reaction_event_is_acknowledged_and_ignored(
     client: Any, runtime: Any, register: Any, samples: dict[str, Any]
 ) -> None:

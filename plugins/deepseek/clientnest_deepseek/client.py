@@ -203,14 +203,22 @@ class ChatClient:
         return httpx.Timeout(min(self.read_timeout, left), connect=min(self.connect_timeout, left))
 
     def _attempt(self, body: dict[str, Any], deadline: float, prompt_chars: int) -> ChatResponse:
+        # Always read the body as a stream, so the deadline is checked as bytes
+        # arrive: DeepSeek keeps a waiting request alive with blank lines (or
+        # ": keep-alive" comments when streaming), which would reset a plain
+        # read timeout forever.
         try:
-            if body.get("stream"):
-                with self._http.stream("POST", "/chat/completions", json=body, timeout=self._timeout(deadline)) as resp:
-                    if resp.status_code != 200:
-                        resp.read()
-                        self._raise_for_status(resp)
+            with self._http.stream("POST", "/chat/completions", json=body, timeout=self._timeout(deadline)) as resp:
+                if resp.status_code != 200:
+                    resp.read()
+                    self._raise_for_status(resp)
+                if body.get("stream"):
                     return self._read_stream(resp, deadline, prompt_chars)
-            resp = self._http.post("/chat/completions", json=body, timeout=self._timeout(deadline))
+                parts: list[bytes] = []
+                for chunk in resp.iter_bytes():
+                    self._check_deadline(deadline)
+                    parts.append(chunk)
+                return self._read_json(b"".join(parts), resp.status_code, prompt_chars)
         except httpx.ConnectTimeout as exc:
             raise _Retry(errors.NotSentError(
                 f"{self.provider}: connection timed out", platform=self.provider, code="timeout")) from exc
@@ -226,19 +234,23 @@ class ChatClient:
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise _Retry(errors.AmbiguousError(
                 f"{self.provider}: connection lost ({type(exc).__name__})", platform=self.provider)) from exc
-        if resp.status_code != 200:
-            self._raise_for_status(resp)
-        return self._read_json(resp, prompt_chars)
 
-    def _read_json(self, resp: httpx.Response, prompt_chars: int) -> ChatResponse:
+    def _check_deadline(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise errors.AmbiguousError(
+                f"{self.provider}: answer not finished within {self.total_timeout:g}s",
+                platform=self.provider, code="timeout",
+            )
+
+    def _read_json(self, raw: bytes, status: int, prompt_chars: int) -> ChatResponse:
         try:
-            data = resp.json()
+            data = json.loads(raw)  # leading keep-alive blank lines are whitespace to JSON
             choice = data["choices"][0]
             message = choice.get("message") or {}
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise errors.AIOutputError(
                 f"{self.provider}: unreadable completion ({type(exc).__name__})", platform=self.provider,
-                status=resp.status_code,
+                status=status,
             ) from exc
         content = message.get("content") or ""
         usage = parse_usage(data.get("usage"))
@@ -251,11 +263,9 @@ class ChatClient:
         model: str | None = None
         done = False
         for data in _sse_data(resp.iter_lines()):
-            if time.monotonic() > deadline:
-                raise errors.AmbiguousError(
-                    f"{self.provider}: answer not finished within {self.total_timeout:g}s",
-                    platform=self.provider, code="timeout",
-                )
+            self._check_deadline(deadline)
+            if data is None:  # a keep-alive comment: only the deadline to check
+                continue
             if data == "[DONE]":
                 done = True
                 break
@@ -355,11 +365,12 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _sse_data(lines: Iterator[str]) -> Iterator[str]:
+def _sse_data(lines: Iterator[str]) -> Iterator[str | None]:
     """The ``data:`` payloads of a server-sent-event stream.
 
-    Comment lines (``: keep-alive``, which DeepSeek sends while a request
-    waits) and other fields are skipped; multi-line data is joined.
+    A comment line (``: keep-alive``, which DeepSeek sends while a request
+    waits) yields ``None``, so the reader can check its deadline; other
+    fields are skipped; multi-line data is joined.
     """
     buf: list[str] = []
     for line in lines:
@@ -369,6 +380,7 @@ def _sse_data(lines: Iterator[str]) -> Iterator[str]:
                 buf = []
             continue
         if line.startswith(":"):
+            yield None
             continue
         field, _, value = line.partition(":")
         if field == "data":

@@ -69,7 +69,8 @@ class Scripted:
     :param error_message: replaces the envelope's message.
     :param headers: extra response headers (e.g. ``Retry-After``).
     :param delay: seconds to wait before answering (timeouts).
-    :param chunk_delay: seconds between streamed chunks (slow trickles).
+    :param chunk_delay: seconds between streamed chunks and keep-alive lines
+        (slow trickles).
     :param usage: replaces the computed usage; ``False`` omits it.
     :param finish_reason: e.g. ``"length"`` for a cut-off answer.
     :param raw_body: bytes sent as the whole body (malformed answers).
@@ -108,7 +109,8 @@ class FakeDeepSeek:
                  keepalive_lines: int = 0) -> None:
         self.api_key = api_key
         self.model = model
-        #: ``: keep-alive`` comment lines sent before a streamed answer
+        #: keep-alive lines sent before an answer: ``: keep-alive`` comments
+        #: when streaming, blank lines otherwise (as DeepSeek does)
         self.keepalive_lines = keepalive_lines
         self.requests: list[Seen] = []
         self._script: deque[Scripted] = deque()
@@ -257,6 +259,20 @@ class FakeDeepSeek:
                     model: str | None) -> Response:
         if scripted.raw_body is not None:
             return Response(scripted.raw_body, status=200, content_type="application/json")
+        if self.keepalive_lines:
+            # DeepSeek keeps a waiting non-streamed request alive with blank lines
+            def body_with_keepalive() -> Iterator[bytes]:
+                for _ in range(self.keepalive_lines):
+                    if scripted.chunk_delay:
+                        time.sleep(scripted.chunk_delay)
+                    yield b"\n"
+                yield self._completion_body(content, usage, scripted, model).get_data()
+
+            return Response(body_with_keepalive(), status=200, content_type="application/json")
+        return self._completion_body(content, usage, scripted, model)
+
+    def _completion_body(self, content: str, usage: dict[str, Any] | None, scripted: Scripted,
+                         model: str | None) -> Response:
         body: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "object": "chat.completion",
@@ -291,6 +307,8 @@ class FakeDeepSeek:
 
         def events() -> Iterator[bytes]:
             for _ in range(self.keepalive_lines):
+                if scripted.chunk_delay:
+                    time.sleep(scripted.chunk_delay)
                 yield b": keep-alive\n\n"
             if scripted.raw_body is not None:
                 yield scripted.raw_body

@@ -229,6 +229,30 @@ def test_keep_alive_comments_in_a_stream_are_skipped(client_for: Callable[..., C
     assert resp.usage.completion_tokens == 3
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_keep_alive_lines_cannot_hold_a_request_past_the_deadline(
+    client_for: Callable[..., ChatClient], fake: FakeDeepSeek, fake_url: str, stream: bool,
+) -> None:
+    # DeepSeek keeps a waiting request open with keep-alive lines, which reset
+    # any per-read timeout: only the total deadline stops it
+    fake.keepalive_lines = 40
+    fake.push(Scripted(chunk_delay=0.1))  # 4 s of keep-alives
+    started = time.monotonic()
+    with pytest.raises(errors.AmbiguousError) as info:
+        client_for(fake_url, read_timeout=1, total_timeout=0.8, stream=stream).complete(MESSAGES, model="m")
+    assert time.monotonic() - started < 2
+    assert info.value.code == "timeout"
+
+
+def test_blank_keep_alive_lines_before_a_plain_answer_are_ignored(
+    client_for: Callable[..., ChatClient], fake: FakeDeepSeek, fake_url: str,
+) -> None:
+    fake.keepalive_lines = 3
+    fake.push(Scripted(content='{"ok": true}'))
+    resp = client_for(fake_url, stream=False).complete(MESSAGES, model="deepseek-chat")
+    assert resp.content == '{"ok": true}' and not resp.streamed
+
+
 def test_a_stream_cut_short_is_retried(client_for: Callable[..., ChatClient], fake: FakeDeepSeek, fake_url: str) -> None:
     fake.push(Scripted(content='{"partial": ', truncate_stream=True), Scripted(content='{"ok": 1}'))
     resp = client_for(fake_url, stream=True).complete(MESSAGES, model="deepseek-chat")

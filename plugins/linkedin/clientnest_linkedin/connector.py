@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
-
-import httpx
 
 from clientnest import (
     Account,
@@ -43,16 +40,12 @@ from clientnest.errors import (
     NotSentError,
     PermanentError,
     PlatformError,
+    TransientError,
 )
 
-from . import little, urns
-from .errors import (
-    DEFAULT_RETRY_SECONDS,
-    PLATFORM,
-    classify_oauth_response,
-    classify_response,
-    classify_transport_error,
-)
+from . import little, media, metrics, urns
+from .client import LinkedInClient
+from .errors import DEFAULT_RETRY_SECONDS, PLATFORM, classify_oauth_response
 
 __all__ = ["LinkedInConnector", "DEFAULT_SCOPES", "DEFAULT_API_VERSION", "TOKEN_LIFETIME"]
 
@@ -66,7 +59,6 @@ DEFAULT_SCOPES = (
 DEFAULT_API_VERSION = "202405"
 #: LinkedIn access tokens live 60 days; used when a token answer omits expires_in
 TOKEN_LIFETIME = timedelta(days=60)
-RESTLI_PROTOCOL = "2.0.0"
 
 _VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
 _LOOKUP_PAGE = 50
@@ -180,66 +172,15 @@ class LinkedInConnector(SocialConnector):
         if not _VERSION.match(self.api_version):
             raise ConfigError(f"plugin 'linkedin': api_version must look like 202405, got {self.api_version!r}")
         self.scopes = " ".join(str(c.get("scopes") or DEFAULT_SCOPES).replace(",", " ").split())
-        self.timeout = float(c.get("timeout") or 30.0)
+        timeout = float(c.get("timeout") or 30.0)
         self.upload_timeout = float(c.get("upload_timeout") or 300.0)
-        self.retry_seconds = int(c.get("rate_limit_retry_seconds") or DEFAULT_RETRY_SECONDS)
         self.video_wait = float(c.get("video_wait_seconds") if c.get("video_wait_seconds") is not None else 600.0)
         self.video_poll = float(c.get("video_poll_seconds") if c.get("video_poll_seconds") is not None else 5.0)
         self.lookup_max_pages = int(c.get("lookup_max_pages") or 20)
         self.clock_skew = timedelta(seconds=int(c.get("clock_skew_seconds") or 0))
-        self._http = httpx.Client(follow_redirects=False)
-
-    # -- HTTP -------------------------------------------------------------------
-    def _api(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
-        """An API URL; query values must already be Rest.li-encoded."""
-        url = self.api_base + path
-        if query:
-            url += "?" + "&".join(f"{k}={v}" for k, v in query)
-        return url
-
-    def _timeout(self, seconds: float) -> httpx.Timeout:
-        return httpx.Timeout(seconds, connect=min(10.0, seconds))
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        token: str | None,
-        *,
-        json: Any = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        restli: bool = True,
-    ) -> httpx.Response:
-        """One request; a 2xx answer is returned, anything else raised classified."""
-        h: dict[str, str] = {}
-        if restli:
-            h["LinkedIn-Version"] = self.api_version
-            h["X-Restli-Protocol-Version"] = RESTLI_PROTOCOL
-        if token:
-            h["Authorization"] = f"Bearer {token}"
-        h.update(headers or {})
-        try:
-            response = self._http.request(
-                method, url, json=json, content=content, headers=h,
-                timeout=self._timeout(timeout or self.timeout),
-            )
-        except httpx.TransportError as exc:
-            raise classify_transport_error(exc) from exc
-        if response.is_success:
-            return response
-        raise classify_response(response, default_retry_seconds=self.retry_seconds)
-
-    @staticmethod
-    def _json(response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json() if response.content else {}
-        except ValueError:
-            raise AmbiguousError(
-                f"LinkedIn answered HTTP {response.status_code} with a body that is not JSON",
-                platform=PLATFORM, status=response.status_code) from None
-        return data if isinstance(data, dict) else {}
+        self.client = LinkedInClient(
+            self.api_base, self.api_version, timeout,
+            int(c.get("rate_limit_retry_seconds") or DEFAULT_RETRY_SECONDS))
 
     def permalink(self, urn: str) -> str:
         """The post's page (it works for ``share`` and ``ugcPost`` URNs alike)."""
@@ -268,18 +209,11 @@ class LinkedInConnector(SocialConnector):
 
     def _token_request(self, form: Mapping[str, str]) -> Credentials:
         cid, secret = self._client()
-        try:
-            response = self._http.post(
-                f"{self.oauth_base}/oauth/v2/accessToken",
-                data={**form, "client_id": cid, "client_secret": secret},
-                headers={"Accept": "application/json"},
-                timeout=self._timeout(self.timeout),
-            )
-        except httpx.TransportError as exc:
-            raise classify_transport_error(exc) from exc
+        response = self.client.post_form(f"{self.oauth_base}/oauth/v2/accessToken",
+                                         {**form, "client_id": cid, "client_secret": secret})
         if not response.is_success:
             raise classify_oauth_response(response)
-        data = self._json(response)
+        data = self.client.json(response)
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError("LinkedIn's token answer holds no access_token", platform=PLATFORM,
@@ -330,18 +264,16 @@ class LinkedInConnector(SocialConnector):
         if not cid or not secret:
             return
         try:
-            response = self._http.post(
-                f"{self.oauth_base}/oauth/v2/introspectToken",
-                data={"client_id": cid, "client_secret": secret, "token": creds.access_token},
-                timeout=self._timeout(self.timeout),
-            )
-        except httpx.TransportError as exc:
-            log.warning("LinkedIn token introspection failed: %s", type(exc).__name__)
+            response = self.client.post_form(f"{self.oauth_base}/oauth/v2/introspectToken",
+                                             {"client_id": str(cid), "client_secret": str(secret),
+                                              "token": creds.access_token})
+        except TransientError as exc:
+            log.warning("LinkedIn token introspection failed: %s", exc.message)
             return
         if not response.is_success:
             log.warning("LinkedIn token introspection answered HTTP %s", response.status_code)
             return
-        data = self._json(response)
+        data = self.client.json(response)
         if data.get("active") is False:
             raise AuthError(f"LinkedIn says this token is not active ({data.get('status', 'inactive')})",
                             platform=PLATFORM, status=response.status_code)
@@ -372,7 +304,7 @@ class LinkedInConnector(SocialConnector):
         """The member's URN, name and profile extras: OpenID ``userinfo``
         first, ``/v2/me`` for apps without the OpenID product."""
         try:
-            data = self._json(self._send("GET", self._api("/v2/userinfo"), token))
+            data = self.client.json(self.client.send("GET", self.client.api("/v2/userinfo"), token))
             sub = data.get("sub")
             if not isinstance(sub, str) or not sub:
                 raise PermanentError("LinkedIn's userinfo holds no sub", platform=PLATFORM)
@@ -384,7 +316,7 @@ class LinkedInConnector(SocialConnector):
             if exc.status not in (403, 404):
                 raise
             log.info("LinkedIn userinfo refused (%s); trying /v2/me", exc.status)
-        data = self._json(self._send("GET", self._api("/v2/me"), token))
+        data = self.client.json(self.client.send("GET", self.client.api("/v2/me"), token))
         mid = data.get("id")
         if not isinstance(mid, str) or not mid:
             raise PermanentError("LinkedIn's /v2/me holds no id", platform=PLATFORM)
@@ -401,12 +333,12 @@ class LinkedInConnector(SocialConnector):
         seen: set[str] = set()
         start = 0
         while True:
-            url = self._api("/v2/organizationAcls", (
+            url = self.client.api("/v2/organizationAcls", (
                 ("q", "roleAssignee"), ("role", "ADMINISTRATOR"), ("state", "APPROVED"),
                 ("projection", projection), ("start", str(start)), ("count", "100"),
             ))
             try:
-                data = self._json(self._send("GET", url, token))
+                data = self.client.json(self.client.send("GET", url, token))
             except PermanentError as exc:
                 log.info("LinkedIn organizationAcls refused (%s): member account only", exc.status)
                 return out
@@ -471,72 +403,10 @@ class LinkedInConnector(SocialConnector):
             raise PermanentError(f"media {item.id} has no content to upload", platform=PLATFORM)
         return item.read()
 
-    def _upload_image(self, token: str, owner: str, item: MediaItem) -> str:
-        init = self._json(self._send(
-            "POST", self._api("/rest/images", (("action", "initializeUpload"),)), token,
-            json={"initializeUploadRequest": {"owner": owner}},
-        ))
-        value = init.get("value") or {}
-        upload_url, image = value.get("uploadUrl"), value.get("image")
-        if not upload_url or not image:
-            raise AmbiguousError("LinkedIn's image initializeUpload answer lacks uploadUrl or image",
-                                 platform=PLATFORM)
-        self._send("PUT", upload_url, token, content=self._bytes(item),
-                   headers={"Content-Type": "application/octet-stream"},
-                   timeout=self.upload_timeout, restli=False)
-        return str(image)
-
-    def _upload_video(self, token: str, owner: str, item: MediaItem) -> str:
-        data = self._bytes(item)
-        init = self._json(self._send(
-            "POST", self._api("/rest/videos", (("action", "initializeUpload"),)), token,
-            json={"initializeUploadRequest": {
-                "owner": owner, "fileSizeBytes": len(data), "uploadCaptions": False, "uploadThumbnail": False,
-            }},
-        ))
-        value = init.get("value") or {}
-        video = value.get("video")
-        parts = sorted(value.get("uploadInstructions") or [], key=lambda p: int(p.get("firstByte", 0)))
-        if not video or not parts:
-            raise AmbiguousError("LinkedIn's video initializeUpload answer lacks video or uploadInstructions",
-                                 platform=PLATFORM)
-        etags: list[str] = []
-        for part in parts:
-            first, last = int(part["firstByte"]), int(part["lastByte"])
-            response = self._send("PUT", str(part["uploadUrl"]), token, content=data[first:last + 1],
-                                  headers={"Content-Type": "application/octet-stream"},
-                                  timeout=self.upload_timeout, restli=False)
-            etag = response.headers.get("etag")
-            if not etag:
-                raise AmbiguousError("LinkedIn accepted a video part but sent no ETag", platform=PLATFORM)
-            etags.append(etag)
-        self._send("POST", self._api("/rest/videos", (("action", "finalizeUpload"),)), token, json={
-            "finalizeUploadRequest": {
-                "video": video, "uploadToken": value.get("uploadToken", ""), "uploadedPartIds": etags,
-            },
-        })
-        self._wait_for_video(token, str(video))
-        return str(video)
-
-    def _wait_for_video(self, token: str, video: str) -> None:
-        """LinkedIn processes a video after ``finalizeUpload``; a post may only
-        use it once it is ``AVAILABLE``."""
-        deadline = time.monotonic() + self.video_wait
-        while True:
-            data = self._json(self._send("GET", self._api(f"/rest/videos/{urns.encode(video)}"), token))
-            status = data.get("status")
-            if status == "AVAILABLE":
-                return
-            if status == "PROCESSING_FAILED":
-                reason = data.get("processingFailureReason") or "no reason given"
-                raise PermanentError(f"LinkedIn could not process the video: {reason}", platform=PLATFORM)
-            if time.monotonic() >= deadline:
-                raise NotSentError(
-                    f"the video was still {status or 'processing'} after {self.video_wait:.0f}s",
-                    platform=PLATFORM, retry_at=datetime.now(UTC) + timedelta(minutes=5))
-            time.sleep(self.video_poll)
-
-    def _media_content(self, token: str, author: str, content: PostContent) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    def _media_content(
+        self, token: str, author: str, content: PostContent
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Upload the media; the post's ``content`` and the ids for ``extra_ids``."""
         images = [m for m in content.media if m.kind in ("image", "gif")]
         videos = [m for m in content.media if m.kind == "video"]
         if videos and (images or len(videos) > 1):
@@ -545,13 +415,17 @@ class LinkedInConnector(SocialConnector):
             raise PermanentError(f"LinkedIn takes at most {self.rules.max_images} images per post",
                                  platform=PLATFORM)
         if videos:
-            video = self._upload_video(token, author, videos[0])
+            video = media.upload_video(self.client, token, author, self._bytes(videos[0]),
+                                       timeout=self.upload_timeout, wait_seconds=self.video_wait,
+                                       poll_seconds=self.video_poll)
             return {"media": {"id": video}}, {"video": video}
         if len(images) == 1:
-            image = self._upload_image(token, author, images[0])
+            image = media.upload_image(self.client, token, author, self._bytes(images[0]),
+                                       timeout=self.upload_timeout)
             return {"media": {"id": image}}, {"images": [image]}
         if images:
-            ids = [self._upload_image(token, author, m) for m in images]
+            ids = [media.upload_image(self.client, token, author, self._bytes(m), timeout=self.upload_timeout)
+                   for m in images]
             return {"multiImage": {"images": [{"id": i} for i in ids]}}, {"images": ids}
         if content.link:
             return {"article": {"source": content.link, "title": self._article_title(content.link)}}, {}
@@ -562,7 +436,7 @@ class LinkedInConnector(SocialConnector):
         author = account.external_id
         commentary = self.commentary(content)
         try:
-            media, extra_ids = self._media_content(token, author, content)
+            attached, extra_ids = self._media_content(token, author, content)
         except AmbiguousError as exc:
             # Only media was in flight: the post itself was never sent.
             raise NotSentError(f"media upload failed before the post was sent: {exc.message}",
@@ -576,9 +450,9 @@ class LinkedInConnector(SocialConnector):
             "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [],
                              "thirdPartyDistributionChannels": []},
         }
-        if media:
-            body["content"] = media
-        response = self._send("POST", self._api("/rest/posts"), token, json=body)
+        if attached:
+            body["content"] = attached
+        response = self.client.send("POST", self.client.api("/rest/posts"), token, json=body)
         urn = response.headers.get("x-restli-id") or ""
         if not urn:
             location = response.headers.get("location") or ""
@@ -649,12 +523,12 @@ class LinkedInConnector(SocialConnector):
         best: Mapping[str, Any] | None = None
         start = 0
         for _ in range(self.lookup_max_pages):
-            url = self._api("/rest/posts", (
+            url = self.client.api("/rest/posts", (
                 ("q", "author"), ("author", urns.encode(author)), ("sortBy", "CREATED"),
                 ("count", str(_LOOKUP_PAGE)), ("start", str(start)),
             ))
             try:
-                data = self._json(self._send("GET", url, token))
+                data = self.client.json(self.client.send("GET", url, token))
             except PermanentError as exc:
                 if exc.status == 400 and urns.is_person(author):
                     raise PermanentError(
@@ -698,7 +572,7 @@ class LinkedInConnector(SocialConnector):
 
     def delete(self, account: Account, external_id: str) -> None:
         try:
-            self._send("DELETE", self._api(f"/rest/posts/{urns.encode(external_id)}"),
+            self.client.send("DELETE", self.client.api(f"/rest/posts/{urns.encode(external_id)}"),
                        account.credentials.access_token, headers={"X-RestLi-Method": "DELETE"})
         except PermanentError as exc:
             if exc.status == 404:  # already gone: deleting is done
@@ -706,35 +580,6 @@ class LinkedInConnector(SocialConnector):
             raise
 
     # -- metrics ------------------------------------------------------------------------
-    @staticmethod
-    def share_statistics_metrics(urn: str, element: Mapping[str, Any]) -> PostMetrics:
-        """Normalise one ``organizationalEntityShareStatistics`` element."""
-        s = element.get("totalShareStatistics") or {}
-        return PostMetrics(
-            external_id=urn,
-            impressions=_int(s.get("impressionCount")),
-            reach=_int(s.get("uniqueImpressionsCount")),
-            likes=_int(s.get("likeCount")),
-            comments=_int(s.get("commentCount")),
-            shares=_int(s.get("shareCount")),
-            clicks=_int(s.get("clickCount")),
-            raw=dict(element),
-        )
-
-    @staticmethod
-    def social_metadata_metrics(urn: str, meta: Mapping[str, Any]) -> PostMetrics:
-        """Normalise one ``socialMetadata`` entity: every reaction counts as a
-        like; LinkedIn gives no impressions for member posts here."""
-        reactions = meta.get("reactionSummaries") or {}
-        counts = [_int(r.get("count")) for r in reactions.values() if isinstance(r, Mapping)]
-        summary = meta.get("commentSummary") or {}
-        return PostMetrics(
-            external_id=urn,
-            likes=sum(c for c in counts if c is not None) if isinstance(reactions, Mapping) else None,
-            comments=_int(summary.get("count")),
-            raw=dict(meta),
-        )
-
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[PostMetrics]:
         token = account.credentials.access_token
         ids = list(dict.fromkeys(external_ids))
@@ -742,40 +587,10 @@ class LinkedInConnector(SocialConnector):
         for i in range(0, len(ids), _STATS_CHUNK):
             chunk = ids[i:i + _STATS_CHUNK]
             if urns.is_organization(account.external_id):
-                found.update(self._org_statistics(token, account.external_id, chunk))
+                found.update(metrics.organization_metrics(self.client, token, account.external_id, chunk))
             else:
-                found.update(self._social_metadata(token, chunk))
+                found.update(metrics.member_metrics(self.client, token, chunk))
         return [found[i] for i in ids if i in found]
-
-    def _org_statistics(self, token: str, org: str, ids: Sequence[str]) -> dict[str, PostMetrics]:
-        shares = [i for i in ids if urns.kind_of(i) == "share"]
-        ugc = [i for i in ids if urns.kind_of(i) == "ugcPost"]
-        if not shares and not ugc:
-            return {}
-        query = [("q", "organizationalEntity"), ("organizationalEntity", urns.encode(org))]
-        if shares:
-            query.append(("shares", urns.restli_list(shares)))
-        if ugc:
-            query.append(("ugcPosts", urns.restli_list(ugc)))
-        data = self._json(self._send("GET", self._api("/rest/organizationalEntityShareStatistics", query), token))
-        out: dict[str, PostMetrics] = {}
-        for el in data.get("elements") or []:
-            if not isinstance(el, Mapping):
-                continue
-            urn = el.get("share") or el.get("ugcPost")
-            if isinstance(urn, str) and urn in ids:
-                out[urn] = self.share_statistics_metrics(urn, el)
-        return out
-
-    def _social_metadata(self, token: str, ids: Sequence[str]) -> dict[str, PostMetrics]:
-        url = self._api("/rest/socialMetadata", (("ids", urns.restli_list(ids)),))
-        data = self._json(self._send("GET", url, token))
-        results = data.get("results") or {}
-        return {
-            urn: self.social_metadata_metrics(urn, meta)
-            for urn, meta in results.items()
-            if urn in ids and isinstance(meta, Mapping)
-        }
 
     # -- comments ---------------------------------------------------------------------------
     @staticmethod
@@ -799,9 +614,9 @@ class LinkedInConnector(SocialConnector):
         )
 
     def _comments(self, token: str, target: str, start: int, count: int) -> tuple[list[Mapping[str, Any]], int | None]:
-        url = self._api(f"/rest/socialActions/{urns.encode(target)}/comments",
+        url = self.client.api(f"/rest/socialActions/{urns.encode(target)}/comments",
                         (("start", str(start)), ("count", str(count))))
-        data = self._json(self._send("GET", url, token))
+        data = self.client.json(self.client.send("GET", url, token))
         elements = [e for e in data.get("elements") or [] if isinstance(e, Mapping)]
         return elements, _next_start(data.get("paging") or {}, start, len(elements), count)
 
@@ -833,9 +648,9 @@ class LinkedInConnector(SocialConnector):
         body: dict[str, Any] = {"actor": actor, "object": obj, "message": {"text": text}}
         if parent:
             body["parentComment"] = parent
-        response = self._send("POST", self._api(f"/rest/socialActions/{urns.encode(target)}/comments"),
+        response = self.client.send("POST", self.client.api(f"/rest/socialActions/{urns.encode(target)}/comments"),
                               token, json=body)
-        el = self._json(response)
+        el = self.client.json(response)
         if not el:
             rid = unquote(response.headers.get("x-restli-id") or "")
             if not rid:
@@ -877,4 +692,4 @@ class LinkedInConnector(SocialConnector):
         }
 
     def close(self) -> None:
-        self._http.close()
+        self.client.close()

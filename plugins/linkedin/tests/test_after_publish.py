@@ -10,6 +10,7 @@ import pytest
 from clientnest import Account, PostContent, PostMetrics
 from clientnest.errors import PermanentError
 from clientnest_linkedin import LinkedInConnector
+from clientnest_linkedin.metrics import share_statistics_metrics
 from clientnest_linkedin.sandbox import LinkedInSandbox
 
 
@@ -53,7 +54,7 @@ def test_member_metrics_from_social_metadata(connector: LinkedInConnector, membe
 def test_share_statistics_normaliser_on_the_recorded_shape(recording: Callable[[str], Any]) -> None:
     records = recording("airbyte_expected_records.jsonl")
     stats = next(r["data"] for r in records if r["stream"] == "share_statistics")
-    m = LinkedInConnector.share_statistics_metrics("urn:li:share:1", stats)
+    m = share_statistics_metrics("urn:li:share:1", stats)
     assert isinstance(m, PostMetrics)
     assert (m.impressions, m.reach, m.likes, m.comments, m.shares, m.clicks) == (0, 0, 0, 0, 0, 0)
     assert m.saves is None and m.video_views is None

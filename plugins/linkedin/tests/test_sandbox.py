@@ -164,7 +164,8 @@ def test_standard_control_interface(base_url: str, sandbox: LinkedInSandbox, tok
     assert httpx.delete(f"{base_url}/_sandbox/faults").status_code == 204
     assert httpx.get(f"{base_url}/v2/me", headers=_h(token)).status_code == 200
     assert httpx.post(f"{base_url}/_sandbox/faults", json={"kind": "nope"}).status_code == 400
-    assert httpx.post(f"{base_url}/_sandbox/comments", json={"post_id": "urn:li:share:1", "text": "x"}).status_code == 404
+    unknown = {"post_id": "urn:li:share:1", "text": "x"}
+    assert httpx.post(f"{base_url}/_sandbox/comments", json=unknown).status_code == 404
     assert httpx.post(f"{base_url}/_sandbox/metrics",
                       json={"post_id": "urn:li:share:1", "metrics": {"likes": 1}}).status_code == 404
     httpx.post(f"{base_url}/rest/posts", headers=_h(token), json={

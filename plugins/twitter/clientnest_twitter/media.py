@@ -105,16 +105,18 @@ def _upload(
     final = client.request_json("POST", UPLOAD_PATH, token=token, upload=True,
                                 data={"command": "FINALIZE", "media_id": media_id})
     info = _data(final).get("processing_info")
-    deadline = monotonic() + processing_timeout
+    started, waited = monotonic(), 0.0
     while isinstance(info, dict) and info.get("state") in ("pending", "in_progress"):
         advised = info.get("check_after_secs")
         wait = max(0.0, float(advised)) if isinstance(advised, (int, float)) else 1.0
-        if monotonic() + wait > deadline:
+        # the larger of the clock and the waits asked for: either may run ahead
+        if max(monotonic() - started, waited) + wait > processing_timeout:
             raise NotSentError(
                 f"X was still processing media {item.id} after {processing_timeout:.0f} s",
                 platform=PLATFORM, retry_at=datetime.now(UTC) + timedelta(seconds=max(wait, 60)),
             )
         sleep(wait)
+        waited += wait
         status = client.request_json("GET", UPLOAD_PATH, token=token, upload=True,
                                      params={"command": "STATUS", "media_id": media_id})
         info = _data(status).get("processing_info")

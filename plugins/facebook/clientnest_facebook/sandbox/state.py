@@ -122,8 +122,11 @@ class FacebookState:
     def add_post(self, page_id: str, *, message: str | None, link: str | None = None, kind: str = "status",
                  photo_ids: list[str] | None = None, video_id: str | None = None) -> dict[str, Any]:
         now = datetime.now(UTC)
+        # a video's feed story is {page}_{video id}, so a comment event on the
+        # story names the video the connector reported
+        local = video_id or self.new_id()
         post = {
-            "id": f"{page_id}_{self.new_id()}", "page_id": page_id, "message": message, "link": link,
+            "id": f"{page_id}_{local}", "page_id": page_id, "message": message, "link": link,
             "kind": kind, "photo_ids": photo_ids or [], "video_id": video_id,
             "created_time": now, "updated_time": now,
         }

@@ -19,15 +19,11 @@ the ``x-user-limit-24hour-*`` cap on posts.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -38,7 +34,10 @@ from clientnest.testing.faults import Fault, FaultSet, SandboxControl, close_con
 from ..metrics import TO_PUBLIC
 from ..validation import MAX_WEIGHTED_LENGTH, weighted_length
 from . import shapes
-from .store import Media, Store, Tweet, User, pkce_ok, x_time
+from .base import Refuse, parse_utc
+from .media_routes import MediaRoutes
+from .oauth_routes import OAuthRoutes
+from .store import Media, Store, Tweet, User, x_time
 
 __all__ = ["TwitterSandbox", "SANDBOX_CLIENT_ID", "SANDBOX_CLIENT_SECRET"]
 
@@ -55,30 +54,11 @@ USER_FIELDS = {"created_at", "description", "id", "name", "profile_image_url", "
 MEDIA_FIELDS = {"duration_ms", "height", "media_key", "preview_image_url", "public_metrics", "type", "url", "width",
                 "alt_text", "non_public_metrics"}
 EXPANSIONS = {"author_id", "attachments.media_keys", "in_reply_to_user_id", "referenced_tweets.id"}
-MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4", "video/quicktime"}
-MEDIA_LIMITS = {"photo": 5 * 1024 * 1024, "animated_gif": 15 * 1024 * 1024, "video": 512 * 1024 * 1024}
 ID_RE = re.compile(r"^[0-9]{1,19}$")
 PRIVATE = ("non_public_metrics", "organic_metrics")
 
 
-class _Refuse(Exception):
-    """Answer with this response instead (raised deep inside a handler)."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-def _utc(value: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(name) from None
-    if moment.tzinfo is None:
-        raise ValueError(name)
-    return moment.astimezone(UTC)
-
-
-class TwitterSandbox:
+class TwitterSandbox(OAuthRoutes, MediaRoutes):
     """An in-memory X. ``TwitterSandbox()`` is a WSGI app.
 
     :param clock: returns the current aware UTC time (tests move it forward).
@@ -144,7 +124,7 @@ class TwitterSandbox:
         try:
             endpoint, args = adapter.match()
             response = getattr(self, f"on_{endpoint}")(request, **args)
-        except _Refuse as refused:
+        except Refuse as refused:
             response = refused.response
         except NotFound:
             response = self._json(404, shapes.problem(404, "Not Found Error", f"no such endpoint: {request.path}"))
@@ -161,15 +141,6 @@ class TwitterSandbox:
             return self._json(502, shapes.problem(502, "Bad Gateway"))
         return response
 
-    # -- helpers -----------------------------------------------------------------
-    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-        response = Response(json.dumps(body, ensure_ascii=False), status=status)
-        for key, value in shapes.base_headers().items():
-            response.headers[key] = value
-        for key, value in (headers or {}).items():
-            response.headers[key] = value
-        return response
-
     def _fault(self, fault: Fault) -> Response:
         now = int(self.store.now().timestamp())
         if fault.kind == "rate_limit":
@@ -183,46 +154,6 @@ class TwitterSandbox:
         status = fault.status or 500
         titles = {500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout"}
         return self._json(status, shapes.problem(status, titles.get(status, "Server Error")))
-
-    def _auth(self, request: Request, endpoint: str, *scopes: str) -> tuple[User, dict[str, str]]:
-        """The user behind the bearer token, and the rate headers to answer with."""
-        header = request.headers.get("Authorization", "")
-        token = self.store.bearer(header[7:].strip()) if header.startswith("Bearer ") else None
-        if token is None:
-            raise _Refuse(self._json(401, shapes.UNAUTHORIZED))
-        missing = [s for s in scopes if s not in token.scope.split()]
-        if missing:
-            raise _Refuse(self._json(403, shapes.problem(
-                403, "Forbidden", f"Missing scope(s) for this endpoint: {' '.join(missing)}")))
-        limit = shapes.RATE_LIMITS.get(endpoint, 300)
-        limit, remaining, reset = self.store.count(token.user_id, endpoint, limit)
-        headers = shapes.rate_headers(limit, remaining, reset)
-        if remaining < 0:
-            raise _Refuse(self._json(429, shapes.TOO_MANY_REQUESTS, headers))
-        return self.store.users[token.user_id], headers
-
-    def _bad(self, message: str, parameters: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None) -> _Refuse:
-        return _Refuse(self._json(400, shapes.invalid_request(message, parameters), headers))
-
-    def _fields(self, request: Request, name: str, allowed: set[str]) -> set[str]:
-        raw = request.args.get(name)
-        if raw is None:
-            return set()
-        values = {v.strip() for v in raw.split(",") if v.strip()}
-        unknown = sorted(values - allowed)
-        if unknown:
-            raise self._bad(
-                f"The `{name}` query parameter value [{unknown[0]}] is not one of [{','.join(sorted(allowed))}]",
-                {name: [raw]})
-        return values
-
-    def _int_param(self, request: Request, name: str, default: int, low: int, high: int) -> int:
-        raw = request.args.get(name)
-        if raw is None:
-            return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise self._bad(f"The `{name}` query parameter value [{raw}] is not between {low} and {high}", {name: [raw]})
-        return int(raw)
 
     # -- rendering ---------------------------------------------------------------------
     def _user_json(self, user: User, fields: set[str]) -> dict[str, Any]:
@@ -349,53 +280,6 @@ class TwitterSandbox:
                         "/_sandbox/tokens", "/_sandbox/expire_tokens"],
         })
 
-    def on_authorize(self, request: Request) -> Response:
-        a = request.args
-        missing = [k for k in ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge") if not a.get(k)]
-        method = a.get("code_challenge_method", "plain")
-        if missing or a.get("response_type") != "code" or method not in ("S256", "plain"):
-            problem = f"missing: {', '.join(missing)}" if missing else "response_type must be code; code_challenge_method S256 or plain"
-            return Response(f"<!DOCTYPE html><title>X sandbox</title><p>Something went wrong ({problem}).</p>",
-                            status=400, mimetype="text/html")
-        code = self.store.new_code(client_id=a["client_id"], redirect_uri=a["redirect_uri"],
-                                   challenge=a["code_challenge"], method=method, scope=" ".join(a["scope"].split()))
-        sep = "&" if "?" in a["redirect_uri"] else "?"
-        # the sandbox's user approves at once
-        return Response(status=302, headers={"Location": a["redirect_uri"] + sep + urlencode({"state": a["state"], "code": code})})
-
-    def _client_of(self, request: Request) -> str | None:
-        """The client id, checking the secret when a Basic header is sent."""
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Basic "):
-            try:
-                user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-            if user == self.client_id and secret != self.client_secret:
-                return None
-            return user
-        return request.form.get("client_id") or None
-
-    def on_token(self, request: Request) -> Response:
-        plain = {"cache-control": "no-cache, no-store, must-revalidate, pre-check=0, post-check=0", "pragma": "no-cache"}
-        client = self._client_of(request)
-        if client is None:
-            return self._json(401, shapes.oauth_error("unauthorized_client", "Missing valid authorization header"), plain)
-        form = request.form
-        grant = form.get("grant_type")
-        if grant == "authorization_code":
-            code = self.store.take_code(form.get("code", ""))
-            if (code is None or code.client_id != client or code.redirect_uri != form.get("redirect_uri")
-                    or not pkce_ok(form.get("code_verifier", ""), code.challenge, code.method)):
-                return self._json(400, shapes.oauth_error("invalid_request", "Value passed for the authorization code was invalid."), plain)
-            return self._json(200, self.store.issue(user_id=code.user_id, client_id=client, scope=code.scope), plain)
-        if grant == "refresh_token":
-            body = self.store.rotate(form.get("refresh_token", ""), client)
-            if body is None:
-                return self._json(400, shapes.oauth_error("invalid_request", "Value passed for the token was invalid."), plain)
-            return self._json(200, body, plain)
-        return self._json(400, shapes.oauth_error("unsupported_grant_type", "grant_type must be authorization_code or refresh_token"), plain)
-
     # -- users -------------------------------------------------------------------------
     def on_me(self, request: Request) -> Response:
         user, headers = self._auth(request, "GET /2/users/me", "users.read")
@@ -457,7 +341,7 @@ class TwitterSandbox:
                 bounds[name] = None
                 continue
             try:
-                bounds[name] = _utc(raw, name)
+                bounds[name] = parse_utc(raw, name)
             except ValueError:
                 raise self._bad(f"Invalid '{name}':'{raw}'. '{name}' must be a valid RFC 3339 date-time",
                                 {name: [raw]}, headers) from None
@@ -481,6 +365,10 @@ class TwitterSandbox:
             raise self._bad(f"The `exclude` query parameter value [{request.args['exclude']}] is not one of [replies,retweets]",
                             {"exclude": [request.args["exclude"]]}, headers)
         since_id, until_id = request.args.get("since_id"), request.args.get("until_id")
+        for name, value in (("since_id", since_id), ("until_id", until_id)):
+            if value is not None and not ID_RE.match(value):
+                raise self._bad(f"The `{name}` query parameter value [{value}] does not match ^[0-9]{{1,19}}$",
+                                {name: [value]}, headers)
         with self.store.lock:
             items = [t for t in self.store.tweets.values() if t.author_id == uid and not t.deleted]
         items = [
@@ -594,7 +482,7 @@ class TwitterSandbox:
         media_ids = (body.get("media") or {}).get("media_ids") or []
         reply_to_id = (body.get("reply") or {}).get("in_reply_to_tweet_id")
         if not text.strip() and not media_ids:
-            raise _Refuse(self._json(400, {"errors": [{"message": shapes.NO_TEXT_OR_MEDIA}], "title": "Invalid Request",
+            raise Refuse(self._json(400, {"errors": [{"message": shapes.NO_TEXT_OR_MEDIA}], "title": "Invalid Request",
                                            "detail": shapes.INVALID_REQUEST_DETAIL, "type": shapes.INVALID_REQUEST_TYPE},
                                      headers))
         if weighted_length(text) > MAX_WEIGHTED_LENGTH:
@@ -624,10 +512,10 @@ class TwitterSandbox:
                        "x-user-limit-24hour-reset": str(reset)}
             if len(posts) >= self.daily_post_limit:
                 headers["x-user-limit-24hour-remaining"] = "0"
-                raise _Refuse(self._json(429, shapes.TOO_MANY_REQUESTS, headers))
+                raise Refuse(self._json(429, shapes.TOO_MANY_REQUESTS, headers))
         with self.store.lock:
             if self.store.is_duplicate(author.id, text):
-                raise _Refuse(self._json(403, shapes.DUPLICATE, headers))
+                raise Refuse(self._json(403, shapes.DUPLICATE, headers))
             tweet = self.store.create_tweet(author, text, media=media, reply_to=parent)
         headers = {**headers, "location": f"{request.url_root}2/tweets/{tweet.id}"}
         return self._json(201, {"data": {"id": tweet.id, "text": tweet.text}}, headers)
@@ -643,96 +531,6 @@ class TwitterSandbox:
         with self.store.lock:
             tweet.deleted = True
         return self._json(200, {"data": {"deleted": True}}, headers)
-
-    # -- media ---------------------------------------------------------------------------
-    def on_media(self, request: Request) -> Response:
-        endpoint = f"{request.method} /2/media/upload"
-        user, headers = self._auth(request, endpoint, "media.write")
-        values = request.args if request.method == "GET" else request.form
-        command = values.get("command", "")
-        if request.method == "GET" and command != "STATUS":
-            raise self._bad("command must be STATUS for GET", {"command": [command]}, headers)
-        if command == "INIT":
-            return self._media_init(values, user, headers)
-        media = self.store.media.get(values.get("media_id", ""))
-        if media is None or media.owner_id != user.id:
-            raise self._bad("Invalid media_id", {"media_id": [values.get("media_id", "")]}, headers)
-        if command == "APPEND":
-            return self._media_append(request, media, headers)
-        if command == "FINALIZE":
-            return self._media_finalize(media, headers)
-        if command == "STATUS":
-            return self._media_status(media, headers)
-        raise self._bad("command must be one of INIT, APPEND, FINALIZE, STATUS", {"command": [command]}, headers)
-
-    def _media_init(self, values: Any, user: User, headers: dict[str, str]) -> Response:
-        media_type = values.get("media_type", "")
-        total = values.get("total_bytes", "")
-        if media_type not in MEDIA_TYPES:
-            raise self._bad(f"media_type {media_type!r} is not supported", {"media_type": [media_type]}, headers)
-        if not total.isdigit() or int(total) <= 0:
-            raise self._bad("total_bytes must be a positive integer", {"total_bytes": [total]}, headers)
-        media = self.store.new_media(user.id, media_type, int(total))
-        if media.total_bytes > MEDIA_LIMITS[media.type]:
-            raise self._bad(f"File size exceeds {MEDIA_LIMITS[media.type]} bytes.", {"total_bytes": [total]}, headers)
-        return self._json(200, {"data": {"id": media.id, "media_key": media.key, "expires_after_secs": 86400}}, headers)
-
-    def _media_append(self, request: Request, media: Media, headers: dict[str, str]) -> Response:
-        index = request.form.get("segment_index", "")
-        if not index.isdigit() or int(index) > 999:
-            raise self._bad("segment_index must be between 0 and 999", {"segment_index": [index]}, headers)
-        upload = request.files.get("media")
-        if upload is not None:
-            chunk = upload.read()
-        elif request.form.get("media_data"):
-            try:
-                chunk = base64.b64decode(request.form["media_data"])
-            except binascii.Error:
-                raise self._bad("media_data is not base64", {"media_data": []}, headers) from None
-        else:
-            raise self._bad("media is required", {"media": []}, headers)
-        if len(chunk) > 5 * 1024 * 1024:
-            raise self._bad("a segment may hold at most 5 MB", {"media": []}, headers)
-        with self.store.lock:
-            media.chunks[int(index)] = len(chunk)
-            if int(index) == 0:
-                media.head = chunk[:16]
-        return Response(status=204, headers=headers)
-
-    def _media_finalize(self, media: Media, headers: dict[str, str]) -> Response:
-        if media.received != media.total_bytes:
-            raise self._bad(f"File size mismatch: received {media.received} of {media.total_bytes} bytes",
-                            {"media_id": [media.id]}, headers)
-        data: dict[str, Any] = {"id": media.id, "media_key": media.key, "size": media.total_bytes,
-                                "expires_after_secs": 86400}
-        with self.store.lock:
-            if media.type == "photo":
-                media.state = "succeeded"
-            else:
-                media.state = "pending"
-                media.steps_left = self.processing_steps
-                data["processing_info"] = {"state": "pending", "check_after_secs": self.check_after_secs}
-        return self._json(200, {"data": data}, headers)
-
-    def _media_status(self, media: Media, headers: dict[str, str]) -> Response:
-        with self.store.lock:
-            if media.state in ("pending", "in_progress"):
-                media.steps_left -= 1
-                if media.steps_left > 0:
-                    media.state = "in_progress"
-                elif media.head.startswith(b"NOTAVIDEO"):
-                    media.state = "failed"
-                else:
-                    media.state = "succeeded"
-            info: dict[str, Any] = {"state": media.state}
-            if media.state == "in_progress":
-                info.update(check_after_secs=self.check_after_secs, progress_percent=50)
-            elif media.state == "succeeded":
-                info["progress_percent"] = 100
-            elif media.state == "failed":
-                info.update(progress_percent=100, error={
-                    "code": 1, "name": "InvalidMedia", "message": "Invalid or Unsupported media, Reason: UnsupportedMedia."})
-        return self._json(200, {"data": {"id": media.id, "media_key": media.key, "processing_info": info}}, headers)
 
     # -- control hooks ---------------------------------------------------------------------
     def add_comment(self, post_id: str, text: str, reply_to: str | None) -> str:

@@ -69,15 +69,25 @@ def invalid_request(message: str, parameters: dict[str, list[str]] | None = None
 
 
 def not_found_error(resource_id: str, parameter: str, resource_type: str = "tweet") -> dict[str, Any]:
-    """recorded: a partial error in a 200 (postman "Deleted Tweet", academictwitteR)."""
-    plural = "ids" if parameter == "ids" else "id"
+    """recorded: a partial error in a 200. By ``ids`` as academictwitteR
+    recorded it (2021, with ``resource_id``); by one ``id`` as X's Postman
+    example of a deleted post has it."""
+    if parameter == "ids":
+        return {
+            "value": resource_id,
+            "detail": f"Could not find {resource_type} with ids: [{resource_id}].",
+            "title": "Not Found Error",
+            "resource_type": resource_type,
+            "parameter": parameter,
+            "resource_id": resource_id,
+            "type": NOT_FOUND_TYPE,
+        }
     return {
-        "value": resource_id,
-        "detail": f"Could not find {resource_type} with {plural}: [{resource_id}].",
+        "detail": f"Could not find {resource_type} with {parameter}: [{resource_id}].",
         "title": "Not Found Error",
         "resource_type": resource_type,
         "parameter": parameter,
-        "resource_id": resource_id,
+        "value": resource_id,
         "type": NOT_FOUND_TYPE,
     }
 

@@ -1,0 +1,1 @@
+"""ClientNest benchmarks: ``python -m bench.run`` (``make bench``); results in bench/RESULTS.md."""

@@ -1,0 +1,141 @@
+"""End to end in the embedded mode, as a newcomer uses `make run`: a real HTTP
+server with the sandboxes mounted at /sandbox/<name>, the engine's dispatcher
+thread and in-process jobs. For each bundled platform: connect an account
+through the OAuth flow (the sandbox approves at once), publish a post with
+``publish_now``, see it published, and find it again on the platform through
+the connector's lookup.
+"""
+from __future__ import annotations
+
+import io
+import socket
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from clientnest.api import create_app
+from clientnest.db import utcnow
+from clientnest.models import SocialAccount
+from clientnest.services.accounts import to_connector_account
+from clientnest import PostContent
+from clientnest.testing.server import ServerThread
+
+PLATFORMS = ["twitter", "facebook", "instagram", "linkedin"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def settings_overrides(port: int) -> dict[str, Any]:
+    return {
+        "sandbox": True,
+        "public_url": f"http://127.0.0.1:{port}",
+        "dispatch_interval_seconds": 0.2,
+    }
+
+
+@pytest.fixture
+def server(runtime: Any, port: int) -> Iterator[str]:
+    from clientnest.engine import embedded
+
+    app = create_app(runtime=runtime)
+    srv = ServerThread(app, port=port).start()
+    embedded.start(runtime)
+    try:
+        yield srv.url
+    finally:
+        embedded.stop()
+        srv.stop()
+
+
+def _jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (1080, 1080), (200, 30, 60)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _connect(http: httpx.Client, wid: int, platform: str) -> int:
+    r = http.post(f"/api/v1/workspaces/{wid}/accounts/connect", json={"platform": platform})
+    assert r.status_code in (200, 201), r.text
+    # The browser goes to the platform; the sandbox approves at once and
+    # redirects back to our callback with code and state.
+    approve = httpx.get(r.json()["authorization_url"], follow_redirects=False, timeout=10)
+    assert approve.status_code in (302, 303), approve.text
+    callback = approve.headers["location"]
+    assert "state=" in callback and "code=" in callback
+    done = http.get(callback)
+    assert done.status_code in (200, 201), done.text
+    body = done.json()
+    if done.status_code == 200:  # several identities: the user picks one
+        first = body["candidates"][0]["external_id"]
+        sel = http.post(
+            f"/api/v1/workspaces/{wid}/accounts/connect/{body['connection_id']}/select",
+            json={"external_ids": [first]},
+        )
+        assert sel.status_code == 201, sel.text
+        body = sel.json()
+    accounts = body["accounts"]
+    assert len(accounts) == 1 and accounts[0]["platform"] == platform
+    assert accounts[0]["status"] == "connected"
+    assert "credentials" not in accounts[0]
+    return accounts[0]["id"]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_connect_and_publish_through_the_sandbox(server: str, runtime: Any, platform: str) -> None:
+    http = httpx.Client(base_url=server, timeout=30)
+    reg = http.post("/api/v1/auth/register", json={
+        "email": f"e2e-{platform}@example.com", "password": "correct horse battery", "workspace_name": "E2E",
+    })
+    assert reg.status_code == 201, reg.text
+    wid = reg.json()["workspace"]["id"]
+    http.headers["Authorization"] = f"Bearer {reg.json()['token']}"
+
+    account_id = _connect(http, wid, platform)
+
+    body: dict[str, Any] = {
+        "text": f"Hello from ClientNest on {platform} #launch",
+        "account_ids": [account_id],
+        "publish_now": True,
+    }
+    if platform == "instagram":  # Instagram posts need media
+        up = http.post(f"/api/v1/workspaces/{wid}/media", files={"file": ("p.jpg", _jpeg(), "image/jpeg")})
+        assert up.status_code == 201, up.text
+        body["media_ids"] = [up.json()["id"]]
+    since = utcnow() - timedelta(seconds=5)
+    created = http.post(f"/api/v1/workspaces/{wid}/posts", json=body)
+    assert created.status_code == 201, created.text
+    pid = created.json()["id"]
+
+    deadline = time.monotonic() + 60
+    post = created.json()
+    while time.monotonic() < deadline and post["status"] not in ("published", "failed", "partially_published"):
+        time.sleep(0.2)
+        post = http.get(f"/api/v1/workspaces/{wid}/posts/{pid}").json()
+    target = post["targets"][0]
+    assert post["status"] == "published", post
+    assert target["external_id"], target
+
+    # The platform (its sandbox) really has it: the connector's exact lookup finds it.
+    with runtime.db.session() as s:
+        row = s.get(SocialAccount, account_id)
+        account = to_connector_account(runtime.vault, row)
+    connector = runtime.plugins.connector(platform)
+    found = runtime.plugins.hook.clientnest_find_published(
+        connector=connector, account=account, content=PostContent(text=body["text"]), since=since,
+    )
+    assert found is not None and found.external_id == target["external_id"]
