@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
@@ -21,6 +21,7 @@ from clientnest.services.post_status import SETTLED
 
 from ..db_session import runtime, session
 from ..security import auth_required, current_user, workspace_access
+from ..workspaces.access import workspace_role
 from .schemas import (
     CancelResultSchema,
     PostCreateSchema,
@@ -83,6 +84,7 @@ def _detail(wid: int, pid: int) -> dict[str, Any]:
 # -- posts ------------------------------------------------------------------------
 
 @blp.route(_POSTS, methods=["POST"])
+@workspace_role(Role.EDITOR)
 @blp.arguments(PostCreateSchema)
 @blp.response(201, PostDetailSchema)
 @blp.alt_response(409, description="Idempotency-Key reused with a different body")
@@ -100,7 +102,7 @@ def create_post(data: dict[str, Any], wid: int) -> Any:
     Give one of `scheduled_at` (ISO 8601 with offset), `publish_now: true` or
     `queue: true` (each account's next free posting slot); none makes a draft.
     """
-    ws, _ = workspace_access(wid, Role.EDITOR)
+    ws = g.workspace
     user = current_user()
     rt = runtime()
     idem: tuple[str, str, int] | None = None
@@ -125,6 +127,7 @@ def create_post(data: dict[str, Any], wid: int) -> Any:
 
 
 @blp.route(_POSTS, methods=["GET"])
+@workspace_role(Role.VIEWER)
 @blp.arguments(PostListArgsSchema, location="query")
 @blp.response(200, PostPageSchema)
 @auth_required
@@ -135,7 +138,6 @@ def list_posts(args: dict[str, Any], wid: int) -> Any:
     `scheduled_at`. Pagination: `limit` (1-100, default 20) and `cursor`
     (the `next_cursor` of the previous page).
     """
-    workspace_access(wid, Role.VIEWER)
     posts, next_id = svc.list_posts(
         session(), wid,
         statuses=args.get("status") or (),
@@ -163,6 +165,7 @@ def get_post(wid: int, pid: int) -> Any:
 
 
 @blp.route(_POST, methods=["PATCH"])
+@workspace_role(Role.EDITOR)
 @blp.arguments(PostUpdateSchema)
 @blp.response(200, PostDetailSchema)
 @blp.alt_response(409, description="a target has started (queued, publishing, unknown or settled)")
@@ -172,7 +175,7 @@ def update_post(data: dict[str, Any], wid: int, pid: int) -> Any:
     """Change text, overrides, media, link, thread, accounts or schedule of a
     post none of whose targets has started (editor or higher). Everything is
     validated again; `scheduled_at: null` makes it a draft."""
-    ws, _ = workspace_access(wid, Role.EDITOR)
+    ws = g.workspace
     user = current_user()
     _run(lambda: svc.update_post(session(), runtime().plugins, ws, user.id, pid, data))
     return _json(_detail(wid, pid))
@@ -265,6 +268,7 @@ def get_slots(wid: int, aid: int) -> Any:
 
 
 @blp.route(_SLOTS, methods=["PUT"])
+@workspace_role(Role.EDITOR)
 @blp.arguments(SlotsSchema)
 @blp.response(200, SlotsResponseSchema)
 @auth_required
@@ -272,7 +276,7 @@ def put_slots(data: dict[str, Any], wid: int, aid: int) -> Any:
     """Replace the account's weekly posting slots (editor or higher). Times
     are wall-clock in the workspace time zone and keep it across DST;
     `queue: true` on a new post takes the next free one."""
-    ws, _ = workspace_access(wid, Role.EDITOR)
+    ws = g.workspace
     user = current_user()
     acc = _account(wid, aid)
     wanted = [slot_svc.Slot.parse(x["weekday"], x["time"]) for x in data["slots"]]

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, insert, null, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -59,9 +59,18 @@ from ..errors import (
     PlatformError,
     TransientError,
 )
-from ..models import AccountStatus, AttemptOutcome, PostTarget, PublishAttempt, SocialAccount, TargetStatus
+from ..models import (
+    AccountStatus,
+    AttemptOutcome,
+    Post,
+    PostMedia,
+    PostTarget,
+    PublishAttempt,
+    SocialAccount,
+    TargetStatus,
+)
 from ..services.accounts import to_connector_account
-from .content import build_content
+from .content import build_content, load_media
 from .reconcile import LOOKUP_SKEW, unresolved_since
 from .refresh import RefreshOutcome, mark_needs_reconnect, reconnect_message, refresh_account
 from .retry import next_retry_at
@@ -79,6 +88,13 @@ _PUBLISH_FAILURES = frozenset({
     AttemptOutcome.NOT_SENT, AttemptOutcome.AUTH, AttemptOutcome.AMBIGUOUS, AttemptOutcome.ABANDONED,
 })
 _LOOKUP_FAILURES = frozenset({AttemptOutcome.NOT_SENT, AttemptOutcome.AMBIGUOUS, AttemptOutcome.ABANDONED})
+
+# Core tables: the hot path runs a handful of Core statements per post (the
+# ORM's unit of work cost more CPU than the platform call).
+_T = PostTarget.__table__
+_P = Post.__table__
+_A = SocialAccount.__table__
+_PA = PublishAttempt.__table__
 
 T = TypeVar("T")
 
@@ -99,6 +115,7 @@ class Step:
     content: PostContent
     account: Account
     creds_cipher: str
+    token_expires_at: datetime | None
     publish_failures: int
     lookup_failures: int
 
@@ -121,6 +138,11 @@ def _human(seconds: float) -> str:
         m = int(seconds // 60)
         return f"{m} minute{'s' if m != 1 else ''}"
     return f"{seconds:g} seconds"
+
+
+def _account_columns() -> list[Any]:
+    return [_A.c.platform, _A.c.status.label("account_status"), _A.c.status_reason, _A.c.credentials_encrypted,
+            _A.c.token_expires_at, _A.c.external_id, _A.c.display_name, _A.c.username, _A.c.kind, _A.c.extra]
 
 
 class PublishJob:
@@ -175,90 +197,115 @@ class PublishJob:
     def _finish_attempt(self, s: Session, step: Step, outcome: str, error: dict[str, Any] | None,
                         now: datetime, external_id: str | None = None) -> None:
         s.execute(
-            update(PublishAttempt)
-            .where(PublishAttempt.target_id == step.target_id, PublishAttempt.number == step.number)
-            .values(outcome=outcome, error=error, finished_at=now, external_id=external_id)
-            .execution_options(synchronize_session=False)
+            update(_PA)
+            .where(_PA.c.target_id == step.target_id, _PA.c.number == step.number)
+            .values(outcome=outcome, error=error if error is not None else null(), finished_at=now,
+                    external_id=external_id)
         )
 
-    # -- 1. peek -------------------------------------------------------------------
+    def _held_by_us(self, step: Step) -> Any:
+        """WHERE clause: the target is still ours (status and attempt number)."""
+        return (_T.c.id == step.target_id) & (_T.c.status == TargetStatus.PUBLISHING) & (_T.c.attempts == step.number)
+
+    # -- run ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run the job; returns what happened (for logs and tests)."""
-        with self.rt.db.session() as s:
-            peek = s.execute(
-                select(PostTarget.status, PostTarget.account_id, SocialAccount.status.label("account_status"),
-                       SocialAccount.token_expires_at)
-                .join(SocialAccount, SocialAccount.id == PostTarget.account_id)
-                .where(PostTarget.id == self.target_id)
-            ).first()
-        if peek is None or peek.status != TargetStatus.QUEUED:
-            return "skipped"
-        skew = self.settings.publish_lease_seconds + 60
-        if (peek.account_status == AccountStatus.CONNECTED and peek.token_expires_at is not None
-                and peek.token_expires_at <= utcnow() + timedelta(seconds=skew)):
-            try:
-                refresh_account(self.rt, peek.account_id, ahead_seconds=skew)
-            except TransientError as exc:
-                # the token may still work; a refusal would take the auth path
-                log.warning("target %s: refresh ahead of publishing failed for now: %s", self.target_id, exc.message)
         step = self._write(self._claim)
+        if isinstance(step, Step) and step.kind == PUBLISH:
+            step = self._refresh_ahead(step)
         while isinstance(step, Step):
             step = self._reconcile(step) if step.kind == RECONCILE else self._publish(step)
         return step
+
+    def _refresh_ahead(self, step: Step) -> Step | str:
+        """A token that expires within the lease is refreshed before the call
+        (once for all the jobs of the account: see :mod:`.refresh`)."""
+        skew = self.settings.publish_lease_seconds + 60
+        if step.token_expires_at is None or step.token_expires_at > utcnow() + timedelta(seconds=skew):
+            return step
+        try:
+            outcome = refresh_account(self.rt, step.account_id, ahead_seconds=skew)
+        except TransientError as exc:
+            # the token may still work; a refusal then takes the auth path
+            log.warning("target %s: refresh ahead of publishing failed for now: %s", self.target_id, exc.message)
+            return step
+        if outcome == RefreshOutcome.FAILED:
+            return self._held(step, AuthError("the token expired and the platform refused to refresh it",
+                                              platform=step.platform))
+        with self.rt.db.session() as s:  # ours or another job's refresh: use the stored credentials
+            row = s.execute(select(*_account_columns()).where(_A.c.id == step.account_id)).first()
+        if row is None or row.account_status != AccountStatus.CONNECTED:
+            return self._held(step, AuthError("the account needs reconnecting", platform=step.platform))
+        return replace(step, account=to_connector_account(self.rt.vault, row),
+                       creds_cipher=row.credentials_encrypted, token_expires_at=_aware(row.token_expires_at))
 
     # -- 2. claim --------------------------------------------------------------------
     def _claim(self, s: Session) -> Step | str:
         now = utcnow()
         got = s.execute(
-            update(PostTarget)
-            .where(PostTarget.id == self.target_id, PostTarget.status == TargetStatus.QUEUED)
-            .values(status=TargetStatus.PUBLISHING, lease_expires_at=self._lease_until(now), updated_at=now)
-            .returning(PostTarget.id)
-            .execution_options(synchronize_session=False)
+            update(_T)
+            .where(_T.c.id == self.target_id, _T.c.status == TargetStatus.QUEUED)
+            .values(status=TargetStatus.PUBLISHING, lease_expires_at=self._lease_until(now),
+                    attempts=_T.c.attempts + 1, updated_at=now)
+            .returning(_T.c.post_id, _T.c.workspace_id, _T.c.account_id, _T.c.attempts, _T.c.scheduled_at,
+                       _T.c.text_override, _T.c.last_error)
         ).first()
         if got is None:
             return "skipped"  # canceled, held, or taken by another job meanwhile
-        target = s.get(PostTarget, self.target_id)
-        assert target is not None
-        post, acct = target.post, target.account
-        ev = {"target_id": target.id, "workspace_id": target.workspace_id, "post_id": target.post_id}
+        number = got.attempts
+        info = s.execute(
+            select(_P.c.text, _P.c.link, _P.c.thread, _P.c.first_comment, *_account_columns(),
+                   exists().where(PostMedia.__table__.c.post_id == _P.c.id).label("has_media"))
+            .where(_P.c.id == got.post_id, _A.c.id == got.account_id)
+        ).one()
+        ev = {"target_id": self.target_id, "workspace_id": got.workspace_id, "post_id": got.post_id}
         target_event(s, **ev, frm=TargetStatus.QUEUED, to=TargetStatus.PUBLISHING)
 
         def settle(status: str, error: dict[str, Any], outcome: str) -> str:
-            target.status, target.last_error, target.lease_expires_at = status, error, None
-            target.next_attempt_at = None
+            # no attempt was made: give the attempt number back
+            s.execute(update(_T).where(_T.c.id == self.target_id).values(
+                status=status, last_error=error, lease_expires_at=None, next_attempt_at=None,
+                attempts=number - 1, updated_at=now))
             target_event(s, **ev, frm=TargetStatus.PUBLISHING, to=status, error=error.get("kind"))
-            refresh_post(s, target.post_id)
+            refresh_post(s, got.post_id, now=now)
             return outcome
 
-        if acct.status != AccountStatus.CONNECTED:
-            msg = acct.status_reason or "The account needs reconnecting before it can publish."
+        if info.account_status != AccountStatus.CONNECTED:
+            msg = info.status_reason or "The account needs reconnecting before it can publish."
             return settle(TargetStatus.HELD, {"kind": "auth", "message": msg}, "held")
-        attempts = list(target.attempt_log)
-        since = unresolved_since(attempts)
-        publish_failures = sum(1 for a in attempts if a.kind == PUBLISH and a.outcome in _PUBLISH_FAILURES)
-        lookup_failures = sum(1 for a in attempts if a.kind == RECONCILE and a.outcome in _LOOKUP_FAILURES)
-        scheduled_at = _aware(target.scheduled_at)
+        since = None
+        publish_failures = lookup_failures = 0
+        if number > 1:  # only a target tried before has a log to read
+            attempts = s.execute(
+                select(_PA.c.number, _PA.c.kind, _PA.c.outcome, _PA.c.started_at)
+                .where(_PA.c.target_id == self.target_id)
+            ).all()
+            since = unresolved_since(attempts)
+            publish_failures = sum(1 for a in attempts if a.kind == PUBLISH and a.outcome in _PUBLISH_FAILURES)
+            lookup_failures = sum(1 for a in attempts if a.kind == RECONCILE and a.outcome in _LOOKUP_FAILURES)
+        scheduled_at = _aware(got.scheduled_at)
         if since is None:
             if self._too_late(scheduled_at, now):
                 assert scheduled_at is not None
                 return settle(TargetStatus.FAILED, self._missed(scheduled_at), "failed")
             if publish_failures >= self.settings.max_publish_attempts:
-                last = target.last_error or {}
+                last = got.last_error or {}
                 return settle(TargetStatus.FAILED, {
                     "kind": last.get("kind", "not_sent"),
                     "message": f"gave up after {publish_failures} attempts: {last.get('message', 'no detail')}",
                 }, "failed")
-        number = target.attempts + 1
-        target.attempts = number
         kind = RECONCILE if since is not None else PUBLISH
-        s.add(PublishAttempt(target_id=target.id, number=number, kind=kind, outcome=AttemptOutcome.STARTED,
-                             worker=self.worker, started_at=now))
+        s.execute(insert(_PA).values(target_id=self.target_id, number=number, kind=kind,
+                                     outcome=AttemptOutcome.STARTED, worker=self.worker, started_at=now))
+        media = load_media(self.rt, s, got.post_id) if info.has_media else []
         return Step(
-            target_id=target.id, post_id=target.post_id, workspace_id=target.workspace_id,
-            account_id=acct.id, platform=acct.platform, number=number, kind=kind, since=since,
-            scheduled_at=scheduled_at, content=build_content(self.rt, target, post),
-            account=to_connector_account(self.rt.vault, acct), creds_cipher=acct.credentials_encrypted,
+            target_id=self.target_id, post_id=got.post_id, workspace_id=got.workspace_id,
+            account_id=got.account_id, platform=info.platform, number=number, kind=kind, since=_aware(since),
+            scheduled_at=scheduled_at,
+            content=build_content(self.target_id, text=info.text, text_override=got.text_override, link=info.link,
+                                  thread=info.thread, first_comment=info.first_comment, media=media),
+            account=to_connector_account(self.rt.vault, info), creds_cipher=info.credentials_encrypted,
+            token_expires_at=_aware(info.token_expires_at),
             publish_failures=publish_failures, lookup_failures=lookup_failures,
         )
 
@@ -321,28 +368,29 @@ class PublishJob:
 
     # -- 4. record -----------------------------------------------------------------------
     def _published(self, step: Step, result: PublishResult, outcome: str) -> str:
+        """Record a success. Retried on a broken connection; never re-sent."""
         def fn(s: Session) -> str:
             now = utcnow()
             self._finish_attempt(s, step, outcome, None, now, external_id=result.external_id)
-            old = s.scalar(select(PostTarget.status).where(PostTarget.id == step.target_id))
-            if old is None:
-                return "gone"
-            if old == TargetStatus.PUBLISHED:
-                log.error("target %s was already published; platform post %s may be a second copy",
-                          step.target_id, result.external_id)
-                return "duplicate"
-            s.execute(
-                update(PostTarget).where(PostTarget.id == step.target_id)
-                .values(status=TargetStatus.PUBLISHED, external_id=result.external_id,
-                        external_url=result.url, extra_ids=dict(result.extra_ids or {}),
-                        published_at=_aware(result.published_at) or now, lease_expires_at=None,
-                        next_attempt_at=None, last_error=None, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            values = dict(status=TargetStatus.PUBLISHED, external_id=result.external_id, external_url=result.url,
+                          extra_ids=dict(result.extra_ids or {}), published_at=_aware(result.published_at) or now,
+                          lease_expires_at=None, next_attempt_at=None, last_error=null(), updated_at=now)
+            frm: str = TargetStatus.PUBLISHING
+            if s.execute(update(_T).where(self._held_by_us(step)).values(**values)).rowcount == 0:
+                # our lease ran out meanwhile; the platform has the post, so it is published all the same
+                old = s.scalar(select(_T.c.status).where(_T.c.id == step.target_id))
+                if old is None:
+                    return "gone"
+                if old == TargetStatus.PUBLISHED:
+                    log.error("target %s was already published; platform post %s may be a second copy",
+                              step.target_id, result.external_id)
+                    return "duplicate"
+                s.execute(update(_T).where(_T.c.id == step.target_id, _T.c.status == old).values(**values))
+                frm = old
             target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
-                         frm=old, to=TargetStatus.PUBLISHED, external_id=result.external_id,
+                         frm=frm, to=TargetStatus.PUBLISHED, external_id=result.external_id,
                          via="lookup" if outcome == AttemptOutcome.FOUND else "publish")
-            refresh_post(s, step.post_id)
+            refresh_post(s, step.post_id, now=now)
             return "published"
 
         return self._write(fn)
@@ -354,13 +402,11 @@ class PublishJob:
         def fn(s: Session) -> str:
             now = utcnow()
             self._finish_attempt(s, step, outcome, error, now)
+            err = last_error if last_error is not None else error
             res = s.execute(
-                update(PostTarget)
-                .where(PostTarget.id == step.target_id, PostTarget.status == TargetStatus.PUBLISHING,
-                       PostTarget.attempts == step.number)
+                update(_T).where(self._held_by_us(step))
                 .values(status=to, next_attempt_at=next_attempt_at, lease_expires_at=None,
-                        last_error=last_error if last_error is not None else error, updated_at=now)
-                .execution_options(synchronize_session=False)
+                        last_error=err if err is not None else null(), updated_at=now)
             )
             if res.rowcount == 0:
                 return "lost"  # our lease expired and someone else holds the target now
@@ -370,7 +416,7 @@ class PublishJob:
             target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
                          frm=TargetStatus.PUBLISHING, to=to, **data)
             if settles_post(to):
-                refresh_post(s, step.post_id)
+                refresh_post(s, step.post_id, now=now)
             return result
 
         return self._write(fn)
@@ -386,38 +432,29 @@ class PublishJob:
             now = utcnow()
             self._finish_attempt(s, step, outcome, error, now)
             number = step.number + 1
-            if kind == PUBLISH and (self._too_late(step.scheduled_at, now)
-                                    or failures >= self.settings.max_publish_attempts):
-                if self._too_late(step.scheduled_at, now):
+            late = kind == PUBLISH and self._too_late(step.scheduled_at, now)
+            if late or (kind == PUBLISH and failures >= self.settings.max_publish_attempts):
+                if late:
                     assert step.scheduled_at is not None
                     err = self._missed(step.scheduled_at)
                 else:
                     err = {"kind": "not_sent", "message": f"gave up after {failures} attempts"}
-                res = s.execute(
-                    update(PostTarget)
-                    .where(PostTarget.id == step.target_id, PostTarget.status == TargetStatus.PUBLISHING,
-                           PostTarget.attempts == step.number)
-                    .values(status=TargetStatus.FAILED, lease_expires_at=None, next_attempt_at=None,
-                            last_error=err, updated_at=now)
-                    .execution_options(synchronize_session=False))
+                res = s.execute(update(_T).where(self._held_by_us(step)).values(
+                    status=TargetStatus.FAILED, lease_expires_at=None, next_attempt_at=None,
+                    last_error=err, updated_at=now))
                 if res.rowcount == 0:
                     return "lost"
                 target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
                              frm=TargetStatus.PUBLISHING, to=TargetStatus.FAILED, error=err["kind"])
-                refresh_post(s, step.post_id)
+                refresh_post(s, step.post_id, now=now)
                 return "failed"
-            res = s.execute(
-                update(PostTarget)
-                .where(PostTarget.id == step.target_id, PostTarget.status == TargetStatus.PUBLISHING,
-                       PostTarget.attempts == step.number)
-                .values(attempts=number, lease_expires_at=self._lease_until(now), updated_at=now)
-                .execution_options(synchronize_session=False))
+            res = s.execute(update(_T).where(self._held_by_us(step)).values(
+                attempts=number, lease_expires_at=self._lease_until(now), updated_at=now))
             if res.rowcount == 0:
                 return "lost"
-            acct = s.get(SocialAccount, step.account_id)
-            assert acct is not None
-            s.add(PublishAttempt(target_id=step.target_id, number=number, kind=kind,
-                                 outcome=AttemptOutcome.STARTED, worker=self.worker, started_at=now))
+            acct = s.execute(select(*_account_columns()).where(_A.c.id == step.account_id)).one()
+            s.execute(insert(_PA).values(target_id=step.target_id, number=number, kind=kind,
+                                         outcome=AttemptOutcome.STARTED, worker=self.worker, started_at=now))
             return replace(step, number=number, kind=kind, since=step.since if kind == RECONCILE else None,
                            account=to_connector_account(self.rt.vault, acct),
                            creds_cipher=acct.credentials_encrypted, publish_failures=failures)
@@ -489,15 +526,12 @@ class PublishJob:
         return self._continue(step, AttemptOutcome.AUTH, exc.to_dict(), step.kind)
 
     def _held(self, step: Step, exc: AuthError) -> str:
-        """The refresh was refused (the account is already flagged): hold this target too."""
-        def reason(s: Session) -> str:
-            acct = s.get(SocialAccount, step.account_id)
-            return (acct.status_reason if acct and acct.status_reason else
-                    "The account needs reconnecting before it can publish.")
-
+        """The account needs reconnecting (already flagged): hold this target too."""
         with self.rt.db.session() as s:
-            msg = reason(s)
-        return self._settle(step, AttemptOutcome.AUTH, exc.to_dict(), TargetStatus.HELD,
+            reason = s.scalar(select(_A.c.status_reason).where(_A.c.id == step.account_id))
+        msg = reason or "The account needs reconnecting before it can publish."
+        back = TargetStatus.HELD
+        return self._settle(step, AttemptOutcome.AUTH, exc.to_dict(), back,
                             last_error={**exc.to_dict(), "message": msg}, result="held")
 
     def _reconnect(self, step: Step, exc: AuthError) -> str:

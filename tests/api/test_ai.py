@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -424,7 +425,8 @@ class TestDeepSeek:
         with runtime.db.transaction() as s:  # 4 decimal places through the API is too coarse here
             from clientnest.models import Workspace
             s.get(Workspace, crew.wid).ai_budget_usd = budget
-        fake.push(*[Scripted(delay=0.6) for _ in range(6)])  # slow: every request reserves before any ends
+        gate = threading.Event()
+        fake.push(*[Scripted(hold=gate) for _ in range(5)])  # every request stays in flight until the gate opens
         statuses: list[int] = []
         lock = threading.Lock()
 
@@ -438,9 +440,18 @@ class TestDeepSeek:
         threads = [threading.Thread(target=one, args=(i,)) for i in range(1, 6)]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + 20
+        while len(statuses) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # two reservations hold the budget while their calls are in flight: the other three are refused
+        assert statuses == [402, 402, 402]
+        reserved = [e for e in _events(runtime, crew.wid) if e.status == "reserved"]
+        assert len(reserved) == 2 and all(e.cost_usd == Decimal(str(estimate)) for e in reserved)
+        gate.set()
         for t in threads:
             t.join(30)
         assert sorted(statuses) == [200, 200, 402, 402, 402]
+        assert [e.status for e in _events(runtime, crew.wid)] == ["ok", "ok"]
         with runtime.db.session() as s:
             assert service.month_spend(s, crew.wid) <= budget
 

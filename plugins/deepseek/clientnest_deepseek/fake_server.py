@@ -90,6 +90,8 @@ class Scripted:
     content_type: str | None = None
     #: end the stream without a finish reason or [DONE]
     truncate_stream: bool = False
+    #: answer only once this event is set (hold requests in flight)
+    hold: threading.Event | None = None
 
 
 @dataclass
@@ -162,6 +164,8 @@ class FakeDeepSeek:
         except ValueError:
             body = None
         headers = {k.lower(): v for k, v in request.headers.items()}
+        if scripted.hold is not None:
+            scripted.hold.wait(timeout=30)
         if scripted.delay:
             time.sleep(scripted.delay)
 
