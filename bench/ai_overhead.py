@@ -9,7 +9,7 @@ out over loopback HTTP to the fake DeepSeek (``clientnest_deepseek.fake_server``
 The time spent inside the plugin's HTTP calls (the provider's own time) is
 measured and subtracted: what is left is ClientNest's overhead.
 
-Run:  .venv/bin/python bench/ai_overhead.py [--requests 300] [--database-url URL] [--write]
+Run:  .venv/bin/python bench/ai_overhead.py [--requests 300] [--postgres postgresql://...] [--write]
 
 ``--write`` rewrites ``bench/AI_RESULTS.md`` with the figures.
 """
@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,56 +224,81 @@ def _measure(rt: Any, fake: FakeDeepSeek, n: int, url: str) -> dict[str, Any]:
     }
 
 
-def render(data: dict[str, Any], command: str) -> str:
+def _pg_database(server_url: str) -> Iterator[str]:
+    """A throw-away database on the PostgreSQL server at ``server_url``."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from clientnest.settings import Settings
+
+    base = make_url(Settings(database_url=server_url).resolved_database_url())
+    name = f"cn_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def render(runs: list[dict[str, Any]], command: str) -> str:
     lines = [
         "# AI overhead benchmark",
         "",
         f"Command: `{command}`",
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on Python {platform.python_version()}, "
-        f"{platform.machine()}, database {data['database']}, against the local fake DeepSeek "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, against the local fake DeepSeek "
         "(`clientnest_deepseek.fake_server`, loopback HTTP, streaming on).",
         "",
         "**Overhead** is each request's wall time through the whole in-process stack (auth, role check, "
-        "validation, provider choice, cache, budget reservation, metering, the plugin's prompt building and "
-        "output validation) minus the time spent inside the provider's HTTP calls. Target: under 20 ms at p95.",
-        "",
-        "| request | n | overhead p50 (ms) | overhead p95 (ms) | overhead p99 (ms) | CPU p50 (ms) | CPU p95 (ms) "
-        "| total p50 (ms) | total p95 (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "validation, provider choice, cache, budget reservation, metering, the plugin's prompt building, "
+        "stream parsing and output validation) minus the time spent in the provider's network I/O (sending, "
+        "waiting, each read of the body). Target: under 20 ms at p95. **CPU** is the request thread's own CPU "
+        "time outside that I/O: the same work without the waits for a busy machine's CPU and disk (SQLite "
+        "fsyncs its WAL on commit; a paid request commits twice: the budget reservation before the call, the "
+        "metered usage after; a cache hit or an offline answer commits once).",
     ]
-    for r in data["results"]:
-        lines.append(f"| {r['name']} | {r['n']} | {r['overhead_p50']:.2f} | {r['overhead_p95']:.2f} | "
-                     f"{r['overhead_p99']:.2f} | {r['cpu_p50']:.2f} | {r['cpu_p95']:.2f} | "
-                     f"{r['total_p50']:.2f} | {r['total_p95']:.2f} |")
-    lines += [
-        "",
-        f"Load average while it ran: {data['load']}. \"CPU\" is the request thread's own CPU time outside the "
-        "provider's network calls: the same overhead without the waits for a busy machine's CPU and disk "
-        "(SQLite commits its WAL with an fsync; a paid request commits twice: the budget reservation before "
-        "the call, the metered usage after).",
-    ]
-    t = data["tokens"]
-    budget_posts = 2.5 / t["cost"] if t["cost"] else float("inf")
+    for data in runs:
+        lines += [
+            "",
+            f"## {data['database']}",
+            "",
+            f"Load average while it ran: {data['load']}.",
+            "",
+            "| request | n | overhead p50 (ms) | overhead p95 (ms) | overhead p99 (ms) | CPU p50 (ms) "
+            "| CPU p95 (ms) | total p50 (ms) | total p95 (ms) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in data["results"]:
+            lines.append(f"| {r['name']} | {r['n']} | {r['overhead_p50']:.2f} | {r['overhead_p95']:.2f} | "
+                         f"{r['overhead_p99']:.2f} | {r['cpu_p50']:.2f} | {r['cpu_p95']:.2f} | "
+                         f"{r['total_p50']:.2f} | {r['total_p95']:.2f} |")
+    t = runs[0]["tokens"]
+    budget_posts = 3.0 / t["cost"] if t["cost"] else float("inf")
     lines += [
         "",
         "## Tokens per generated post",
         "",
-        "From the provider's own `usage` of the drafts run (4 posts per request), with the prompt prefix warm in "
-        "the context cache (every request after the first):",
+        "From the provider's own `usage` figures in the drafts run (2 platforms x 2 variants = 4 posts per "
+        "request), with the prompt prefix warm in the context cache (every request after the first):",
         "",
         "| prompt, cache hit | prompt, cache miss | completion | cost per post (default price table) |",
         "|---:|---:|---:|---:|",
         f"| {t['prompt_hit']:.1f} | {t['prompt_miss']:.1f} | {t['completion']:.1f} | ${t['cost']:.7f} |",
         "",
-        f"The first (cold) request of the process: {t['cold_prompt']:.1f} prompt tokens per post "
-        f"({t['cold_hit']:.1f} of them cache hits), {t['cold_completion']:.1f} completion tokens per post.",
+        f"The process's first request (nothing cached yet): {t['cold_prompt']:.1f} prompt tokens per post, "
+        f"{t['cold_hit']:.1f} of them cache hits; {t['cold_completion']:.1f} completion tokens per post.",
         "",
-        f"At that rate a $2.50 monthly budget buys about {budget_posts:,.0f} generated posts. Caveats: the fake "
-        "counts a token as 4 characters and writes short posts; a real model's posts run longer (a 250-character "
-        "tweet is about 60-70 completion tokens, so expect roughly 2-3x the completion figure), which still "
-        "leaves tens of thousands of posts per free workspace per month. The stable system-prompt prefix is "
-        "what moves most prompt tokens to the cache-hit price (a tenth of a miss).",
+        f"At that rate the default $3.00 monthly budget buys about {budget_posts:,.0f} generated posts. Caveats: "
+        "the fake counts a token as 4 characters and writes short posts; a real model's posts run longer (a "
+        "250-character tweet is about 60-70 completion tokens, so expect 2-3x the completion figure and cost), "
+        "which still leaves tens of thousands of posts per free workspace per month. The stable system-prompt "
+        "prefix is what moves most prompt tokens to the cache-hit price (a tenth of a miss).",
         "",
     ]
     return "\n".join(lines)
@@ -281,12 +307,16 @@ def render(data: dict[str, Any], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per measured case")
-    parser.add_argument("--database-url", default=None, help="e.g. postgresql+psycopg://postgres@127.0.0.1/bench")
+    parser.add_argument("--postgres", default=None,
+                        help="also run on PostgreSQL: a server URL (a temporary database is made there)")
     parser.add_argument("--write", action="store_true", help="rewrite bench/AI_RESULTS.md")
     args = parser.parse_args(argv)
-    data = run(args.requests, args.database_url)
+    runs = [run(args.requests, None)]
+    if args.postgres:
+        for url in _pg_database(args.postgres):
+            runs.append(run(args.requests, url))
     command = ".venv/bin/python bench/ai_overhead.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = render(data, command.strip())
+    text = render(runs, command.strip())
     print(text)
     if args.write:
         (HERE / "AI_RESULTS.md").write_text(text)

@@ -48,6 +48,11 @@ __all__ = [
     "PostingSlot",
     "MetricSnapshot",
     "InboxComment",
+    "ReplyMode",
+    "ReplyStatus",
+    "FollowUpKind",
+    "FollowUpStatus",
+    "FollowUp",
     "AIUsageEvent",
     "AuditEvent",
     "IdempotencyRecord",
@@ -127,6 +132,8 @@ class Workspace(Base):
     brand_voice: Mapped[str] = mapped_column(Text, default="")
     reply_rules: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: what happens to a scored inbox comment (:class:`ReplyMode`)
+    reply_mode: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="workspace", cascade="all, delete-orphan")
 
@@ -364,11 +371,39 @@ class MetricSnapshot(Base):
     raw: Mapped[Any] = mapped_column(JSON, nullable=True)
 
 
+class ReplyMode(StrEnum):
+    """A workspace's reply policy for scored inbox comments."""
+
+    OFF = "off"                      # nothing is drafted or sent
+    DRAFT = "draft"                  # every comment gets an AI-drafted reply for a human to send
+    AUTO_POSITIVE = "auto_positive"  # positive comments needing no human are answered at once
+
+
+class ReplyStatus(StrEnum):
+    """Where the reply to an inbox comment stands (``None``: nothing yet)."""
+
+    PENDING = "pending"        # the policy wants a draft; the AI has not written it yet
+    DRAFTED = "drafted"        # a draft waits for a human
+    SCHEDULED = "scheduled"    # to be sent at reply_due_at (a retry after "not sent")
+    QUEUED = "queued"          # the send job is enqueued
+    SENDING = "sending"        # committed before the platform is called
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"        # the platform may or may not have it: a human checks
+
+
 class InboxComment(Base):
     """A comment received by webhook or poll; unique per account and platform id."""
 
     __tablename__ = "inbox_comments"
-    __table_args__ = (UniqueConstraint("account_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_id"),
+        # the inbox list: newest first within a workspace
+        Index("ix_inbox_ws_id", "workspace_id", "id"),
+        # the AI job's and the sweep's queries: unscored comments, replies due
+        Index("ix_inbox_unscored", "sentiment_label", "ai_next_at"),
+        Index("ix_inbox_reply_due", "reply_status", "reply_due_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -389,6 +424,67 @@ class InboxComment(Base):
     reply_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reply_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     raw: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: why the scorer flagged it (complaint, question, urgent ...)
+    sentiment_reasons: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: AI work (scoring, drafting) waits until then: a job's lease, or the
+    #: back-off after the budget ran out; ``None``: as soon as possible
+    ai_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: brand rules the drafted reply still breaks (shown to the human)
+    reply_violations: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    #: who asked for the reply to be sent; ``None``: the auto_positive policy
+    reply_requested_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    reply_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reply_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: when the last send began ("sending" committed before the platform call)
+    reply_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reply_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reply_external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reply_error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class FollowUpKind(StrEnum):
+    METRICS = "metrics"
+    COMMENTS = "comments"
+
+
+class FollowUpStatus(StrEnum):
+    PENDING = "pending"  # due at due_at
+    QUEUED = "queued"    # claimed by a sweep, job enqueued
+    DONE = "done"
+    FAILED = "failed"    # stopped for good (last_error says why)
+
+
+class FollowUp(Base):
+    """Work due after a target is published: a metrics collection (one row per
+    slot of ``metrics_schedule_hours``) or the comment poll (one row that moves
+    its ``due_at`` forward after each poll until the polling window ends)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        UniqueConstraint("target_id", "kind", "slot"),
+        # the sweep's query: due rows by status and time
+        Index("ix_followups_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("post_targets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: metrics: the index in the schedule; comments: 0
+    slot: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=FollowUpStatus.PENDING)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: claims so far (names the job: ``followup-<id>-<runs>``)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    #: consecutive failures of the current run
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AIUsageEvent(Base):

@@ -84,6 +84,23 @@ class Settings:
     #: how long an identical AI request is answered from the response cache
     ai_cache_ttl_seconds: int = 24 * 3600
     log_level: str = "INFO"
+    #: hours after publishing at which a target's metrics are collected
+    metrics_schedule_hours: tuple[float, ...] = (1.0, 6.0, 24.0, 72.0, 168.0)
+    #: comment polls: every ``comment_poll_fast_minutes`` for the first
+    #: ``comment_poll_fast_hours``, then every ``comment_poll_slow_hours`` until
+    #: ``comment_poll_until_hours`` after publishing
+    comment_poll_fast_minutes: float = 30.0
+    comment_poll_fast_hours: float = 48.0
+    comment_poll_slow_hours: float = 6.0
+    comment_poll_until_hours: float = 168.0
+    #: pages of comments one poll reads at most (the rest waits for the next poll)
+    comment_poll_max_pages: int = 20
+    #: consecutive failures after which a follow-up stops (comments: skips to its next poll)
+    followup_max_attempts: int = 5
+    #: comments scored per AI call
+    sentiment_batch_size: int = 25
+    #: wait before AI work is tried again after the workspace's budget ran out
+    ai_budget_retry_seconds: int = 3600
 
     @property
     def embedded(self) -> bool:
@@ -142,6 +159,15 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_LOG_LEVEL": "log_level",
     "CLIENTNEST_AI_PROVIDER": "ai_provider",
     "CLIENTNEST_AI_CACHE_TTL_SECONDS": "ai_cache_ttl_seconds",
+    "CLIENTNEST_METRICS_SCHEDULE_HOURS": "metrics_schedule_hours",
+    "CLIENTNEST_COMMENT_POLL_FAST_MINUTES": "comment_poll_fast_minutes",
+    "CLIENTNEST_COMMENT_POLL_FAST_HOURS": "comment_poll_fast_hours",
+    "CLIENTNEST_COMMENT_POLL_SLOW_HOURS": "comment_poll_slow_hours",
+    "CLIENTNEST_COMMENT_POLL_UNTIL_HOURS": "comment_poll_until_hours",
+    "CLIENTNEST_COMMENT_POLL_MAX_PAGES": "comment_poll_max_pages",
+    "CLIENTNEST_FOLLOWUP_MAX_ATTEMPTS": "followup_max_attempts",
+    "CLIENTNEST_SENTIMENT_BATCH_SIZE": "sentiment_batch_size",
+    "CLIENTNEST_AI_BUDGET_RETRY_SECONDS": "ai_budget_retry_seconds",
 }
 
 
@@ -153,6 +179,11 @@ def _coerce(name: str, value: Any) -> Any:
             return _split(value)
         if name in ("disabled_plugins", "fernet_keys"):
             return _split(value) or ()
+        if name == "metrics_schedule_hours":
+            hours = tuple(sorted(float(v) for v in (_split(value) or ())))
+            if any(h <= 0 for h in hours):
+                raise ValueError("hours must be positive")
+            return hours
         if kind == "bool":
             return str(value).strip().lower() in ("1", "true", "yes", "on")
         if kind == "int":

@@ -91,11 +91,11 @@ class RepliesIn(Schema):
     provider = _provider()
 
 
-class DayOrInstant(fields.Field):
+class DayOrInstant(fields.String):
     """``YYYY-MM-DD`` (a UTC day) or ISO 8601 with an offset; loads as
     ``(aware UTC datetime, is_day)``. A naive date-time is refused."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[datetime, bool]:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[datetime, bool]:  # type: ignore[override]
         if not isinstance(value, str) or not value.strip():
             raise ValidationError("must be a date (YYYY-MM-DD) or an ISO 8601 date-time with an offset")
         text = value.strip()
@@ -117,10 +117,12 @@ class DayOrInstant(fields.Field):
 class UsageQuery(Schema):
     from_ = DayOrInstant(data_key="from", load_default=None,
                          metadata={"description": "start (inclusive): a UTC day or a date-time with offset; "
-                                                  "default: the start of this UTC month"})
+                                                  "default: the start of this UTC month",
+                                   "example": "2025-03-01"})
     to = DayOrInstant(load_default=None,
                       metadata={"description": "end: a UTC day (inclusive) or a date-time with offset "
-                                               "(exclusive); default: the end of this UTC month"})
+                                               "(exclusive); default: the end of this UTC month",
+                                "example": "2025-03-31T12:00:00+00:00"})
 
 
 # -- responses -----------------------------------------------------------------------

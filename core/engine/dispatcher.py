@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..connector import Capability
@@ -136,18 +136,34 @@ class Dispatcher:
         return stats
 
     def run(self, stop: threading.Event, interval: float | None = None) -> None:
-        """Tick until ``stop`` is set; a full batch means more is due: go on at once."""
+        """Tick until ``stop`` is set. A full batch means more is due: go on at
+        once; otherwise sleep until the next target falls due, at most
+        ``interval`` (new posts made meanwhile are seen within it)."""
         wait = self.settings.dispatch_interval_seconds if interval is None else interval
         while not stop.is_set():
             try:
                 stats = self.tick()
+                if stats.claimed >= self.batch_size:
+                    continue
+                stop.wait(self.until_next_due(wait))
             except Exception:  # the database or Redis is down: keep trying
                 log.exception("dispatcher round failed")
                 stop.wait(max(wait, 1.0))
-                continue
-            if stats.claimed >= self.batch_size:
-                continue
-            stop.wait(wait)
+
+    def until_next_due(self, at_most: float) -> float:
+        """Seconds until the next scheduled or unknown target falls due (two
+        index probes), capped at ``at_most``."""
+        now = utcnow()
+        horizon = now + timedelta(seconds=at_most)
+        with self.rt.db.engine.connect() as c:
+            nxt = min((t for t in (
+                c.scalar(select(func.min(PostTarget.next_attempt_at)).where(
+                    PostTarget.status == status, PostTarget.next_attempt_at > now,
+                    PostTarget.next_attempt_at <= horizon))
+                for status in _DUE) if t is not None), default=None)
+        if nxt is None:
+            return at_most
+        return max(0.0, min(at_most, (nxt - utcnow()).total_seconds()))
 
     # -- leases --------------------------------------------------------------------
     def expire_leases(self, now: datetime) -> int:

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import exists, insert, null, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..connector import Account, PostContent, PublishResult
@@ -165,14 +166,18 @@ class PublishJob:
             d *= 2
         return out or [0.1]
 
-    def _write(self, fn: Callable[[Session], T]) -> T:
+    def _write(self, fn: Callable[[Any], T], *, orm: bool = False) -> T:
         """Run ``fn`` in a transaction, retrying when the database connection
-        fails. Never re-runs anything outside the database."""
+        fails. Never re-runs anything outside the database. ``fn`` gets a Core
+        connection (the hot path) or, with ``orm``, a session."""
         delays = self._retry_delays()
         for i in range(len(delays) + 1):
             try:
-                with self.rt.db.transaction() as s:
-                    return fn(s)
+                if orm:
+                    with self.rt.db.transaction() as s:
+                        return fn(s)
+                with self.rt.db.engine.begin() as conn:
+                    return fn(conn)
             except (OperationalError, InterfaceError) as exc:
                 if i == len(delays):
                     log.error("target %s: database unavailable, giving up this write (%s)",
@@ -194,7 +199,7 @@ class PublishJob:
                f"within {_human(self.settings.max_lateness_seconds)} of it")
         return {"kind": "missed", "message": msg + (f" ({detail})" if detail else "")}
 
-    def _finish_attempt(self, s: Session, step: Step, outcome: str, error: dict[str, Any] | None,
+    def _finish_attempt(self, s: Connection, step: Step, outcome: str, error: dict[str, Any] | None,
                         now: datetime, external_id: str | None = None) -> None:
         s.execute(
             update(_PA)
@@ -232,15 +237,15 @@ class PublishJob:
         if outcome == RefreshOutcome.FAILED:
             return self._held(step, AuthError("the token expired and the platform refused to refresh it",
                                               platform=step.platform))
-        with self.rt.db.session() as s:  # ours or another job's refresh: use the stored credentials
-            row = s.execute(select(*_account_columns()).where(_A.c.id == step.account_id)).first()
+        with self.rt.db.engine.connect() as c:  # ours or another job's refresh: use the stored credentials
+            row = c.execute(select(*_account_columns()).where(_A.c.id == step.account_id)).first()
         if row is None or row.account_status != AccountStatus.CONNECTED:
             return self._held(step, AuthError("the account needs reconnecting", platform=step.platform))
         return replace(step, account=to_connector_account(self.rt.vault, row),
                        creds_cipher=row.credentials_encrypted, token_expires_at=_aware(row.token_expires_at))
 
     # -- 2. claim --------------------------------------------------------------------
-    def _claim(self, s: Session) -> Step | str:
+    def _claim(self, s: Connection) -> Step | str:
         now = utcnow()
         got = s.execute(
             update(_T)
@@ -256,7 +261,8 @@ class PublishJob:
         info = s.execute(
             select(_P.c.text, _P.c.link, _P.c.thread, _P.c.first_comment, *_account_columns(),
                    exists().where(PostMedia.__table__.c.post_id == _P.c.id).label("has_media"))
-            .where(_P.c.id == got.post_id, _A.c.id == got.account_id)
+            .select_from(_P.join(_A, _A.c.id == got.account_id))
+            .where(_P.c.id == got.post_id)
         ).one()
         ev = {"target_id": self.target_id, "workspace_id": got.workspace_id, "post_id": got.post_id}
         target_event(s, **ev, frm=TargetStatus.QUEUED, to=TargetStatus.PUBLISHING)
@@ -297,7 +303,7 @@ class PublishJob:
         kind = RECONCILE if since is not None else PUBLISH
         s.execute(insert(_PA).values(target_id=self.target_id, number=number, kind=kind,
                                      outcome=AttemptOutcome.STARTED, worker=self.worker, started_at=now))
-        media = load_media(self.rt, s, got.post_id) if info.has_media else []
+        media = load_media(self.rt, Session(bind=s), got.post_id) if info.has_media else []
         return Step(
             target_id=self.target_id, post_id=got.post_id, workspace_id=got.workspace_id,
             account_id=got.account_id, platform=info.platform, number=number, kind=kind, since=_aware(since),
@@ -369,7 +375,7 @@ class PublishJob:
     # -- 4. record -----------------------------------------------------------------------
     def _published(self, step: Step, result: PublishResult, outcome: str) -> str:
         """Record a success. Retried on a broken connection; never re-sent."""
-        def fn(s: Session) -> str:
+        def fn(s: Connection) -> str:
             now = utcnow()
             self._finish_attempt(s, step, outcome, None, now, external_id=result.external_id)
             values = dict(status=TargetStatus.PUBLISHED, external_id=result.external_id, external_url=result.url,
@@ -399,7 +405,7 @@ class PublishJob:
                 next_attempt_at: datetime | None = None, last_error: dict[str, Any] | None = None,
                 result: str) -> str:
         """Record a non-success and move the target on, if we still hold it."""
-        def fn(s: Session) -> str:
+        def fn(s: Connection) -> str:
             now = utcnow()
             self._finish_attempt(s, step, outcome, error, now)
             err = last_error if last_error is not None else error
@@ -428,7 +434,7 @@ class PublishJob:
         failed_publish = step.kind == PUBLISH and outcome in _PUBLISH_FAILURES
         failures = step.publish_failures + (1 if failed_publish else 0)
 
-        def fn(s: Session) -> Step | str:
+        def fn(s: Connection) -> Step | str:
             now = utcnow()
             self._finish_attempt(s, step, outcome, error, now)
             number = step.number + 1
@@ -527,8 +533,8 @@ class PublishJob:
 
     def _held(self, step: Step, exc: AuthError) -> str:
         """The account needs reconnecting (already flagged): hold this target too."""
-        with self.rt.db.session() as s:
-            reason = s.scalar(select(_A.c.status_reason).where(_A.c.id == step.account_id))
+        with self.rt.db.engine.connect() as c:
+            reason = c.scalar(select(_A.c.status_reason).where(_A.c.id == step.account_id))
         msg = reason or "The account needs reconnecting before it can publish."
         back = TargetStatus.HELD
         return self._settle(step, AttemptOutcome.AUTH, exc.to_dict(), back,
@@ -543,7 +549,7 @@ class PublishJob:
             label = (cls.display_name or cls.name) if cls else acct.platform
             mark_needs_reconnect(s, acct, reconnect_message(label, acct, exc.message))
 
-        self._write(fn)
+        self._write(fn, orm=True)
         return self._held(step, exc)
 
 

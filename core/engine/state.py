@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -37,9 +38,12 @@ PENDING = (TargetStatus.SCHEDULED, TargetStatus.QUEUED, TargetStatus.UNKNOWN)
 
 _CHUNK = 1000
 
+#: the hot path runs on a Core connection, the rest on ORM sessions: both execute statements
+Executor = Session | Connection
+
 
 def target_event(
-    session: Session,
+    session: Executor,
     *,
     target_id: int,
     workspace_id: int,
@@ -83,13 +87,13 @@ def target_event_rows(
     ]
 
 
-def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def insert_audit_rows(session: Executor, rows: Sequence[dict[str, Any]]) -> None:
     """Insert audit events with a Core statement (no ORM unit of work)."""
     if rows:
         session.execute(insert(AuditEvent.__table__), list(rows))
 
 
-def refresh_post(session: Session, post_id: int, actor: str = "worker", now: datetime | None = None) -> str | None:
+def refresh_post(session: Executor, post_id: int, actor: str = "worker", now: datetime | None = None) -> str | None:
     """:func:`refresh_post_status` for one post in one query (the publish
     job's hot path): the same rule (:func:`derive_post_status`), the same
     audit event. Returns the post's status."""
@@ -113,7 +117,7 @@ def refresh_post(session: Session, post_id: int, actor: str = "worker", now: dat
     return new
 
 
-def refresh_post_statuses(session: Session, post_ids: Iterable[int], *, actor: str = "system", now: datetime | None = None) -> int:
+def refresh_post_statuses(session: Executor, post_ids: Iterable[int], *, actor: str = "system", now: datetime | None = None) -> int:
     """:func:`refresh_post_status` for many posts in a few statements (the
     dispatcher claims hundreds of targets at once). Same rule, same audit
     event; returns how many posts changed status."""

@@ -327,17 +327,30 @@ def _reserve(
 ) -> AIUsageEvent:
     """Check the budget and hold ``estimate`` of it, atomically.
 
-    The no-op UPDATE takes the workspace row's lock (PostgreSQL) or the
-    database write lock (SQLite) until the commit, so two requests cannot
-    both read the same spend and both pass.
+    First the workspace row is locked until the commit (``SELECT ... FOR
+    UPDATE`` on PostgreSQL; on SQLite a no-op UPDATE takes the database write
+    lock), so two requests cannot both read the same spend and both pass.
+    Budget and spend are read by a *second* statement: under READ COMMITTED
+    a statement that waited for the lock still sees the data of the moment
+    it started, so reading the spend in the locking statement would miss the
+    reservation committed by the request it waited for.
     """
-    session.execute(
-        update(Workspace).where(Workspace.id == workspace_id)
-        .values(ai_budget_usd=Workspace.ai_budget_usd)
-        .execution_options(synchronize_session=False)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Workspace).where(Workspace.id == workspace_id)
+            .values(ai_budget_usd=Workspace.ai_budget_usd)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        session.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
+    spent_q = (
+        select(func.coalesce(func.sum(AIUsageEvent.cost_usd), 0))
+        .where(AIUsageEvent.workspace_id == workspace_id,
+               AIUsageEvent.created_at >= _month_start(now or datetime.now(UTC)))
+        .scalar_subquery()
     )
-    budget = _usd(session.scalar(select(Workspace.ai_budget_usd).where(Workspace.id == workspace_id)) or 0)
-    spent = month_spend(session, workspace_id, now)
+    row = session.execute(select(Workspace.ai_budget_usd, spent_q).where(Workspace.id == workspace_id)).one()
+    budget, spent = _usd(row[0] or 0), _usd(row[1] or 0)
     if spent + estimate > budget:
         session.rollback()
         exc = AIBudgetExceeded(float(budget), float(spent))

@@ -440,16 +440,18 @@ class TestDeepSeek:
         threads = [threading.Thread(target=one, args=(i,)) for i in range(1, 6)]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 20
-        while len(statuses) < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        # two reservations hold the budget while their calls are in flight: the other three are refused
-        assert statuses == [402, 402, 402]
-        reserved = [e for e in _events(runtime, crew.wid) if e.status == "reserved"]
-        assert len(reserved) == 2 and all(e.cost_usd == Decimal(str(estimate)) for e in reserved)
-        gate.set()
-        for t in threads:
-            t.join(30)
+        try:
+            deadline = time.monotonic() + 20
+            while len(statuses) < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # two reservations hold the budget while their calls are in flight: the other three are refused
+            assert statuses == [402, 402, 402]
+            reserved = [e for e in _events(runtime, crew.wid) if e.status == "reserved"]
+            assert len(reserved) == 2 and all(e.cost_usd == Decimal(str(estimate)) for e in reserved)
+        finally:  # never leave requests running past the test
+            gate.set()
+            for t in threads:
+                t.join(30)
         assert sorted(statuses) == [200, 200, 402, 402, 402]
         assert [e.status for e in _events(runtime, crew.wid)] == ["ok", "ok"]
         with runtime.db.session() as s:

@@ -105,6 +105,7 @@ class TwitterConnector(SocialConnector):
     config_schema = ConfigSchema((
         ConfigField("client_id", required=True, help="OAuth 2.0 client id of the X app (User authentication settings)"),
         ConfigField("client_secret", secret=True, help="OAuth 2.0 client secret (confidential clients only; empty for a public client)"),
+        ConfigField("consumer_secret", secret=True, help="API key secret of the X app: signs webhook CRC answers and checks x-twitter-webhooks-signature"),
         ConfigField("api_base", default="https://api.x.com", help="base URL of the X API (a proxy or a sandbox)"),
         ConfigField("upload_base", default="https://api.x.com", help="base URL of the media upload endpoint (/2/media/upload)"),
         ConfigField("authorize_url", default="https://x.com/i/oauth2/authorize", help="X's OAuth 2.0 authorize page"),
