@@ -18,7 +18,11 @@ class ServerThread:
         self._server = make_server(host, port, app, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"wsgi:{self.port}", daemon=True)
+        # a short poll interval: shutdown() waits up to one interval, and
+        # suites start and stop hundreds of these servers
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi:{self.port}", daemon=True
+        )
 
     def start(self) -> ServerThread:
         self._thread.start()
