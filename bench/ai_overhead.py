@@ -16,10 +16,10 @@ Run:  .venv/bin/python bench/ai_overhead.py [--requests 300] [--postgres postgre
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,8 +36,6 @@ from clientnest.api import create_app
 from clientnest.migrate import upgrade
 from clientnest.runtime import build_runtime
 from clientnest.settings import load_settings
-from clientnest.testing.server import serve
-from clientnest_deepseek.fake_server import FakeDeepSeek
 
 HERE = Path(__file__).resolve().parent
 
@@ -117,25 +115,51 @@ class Meter:
         self.seconds, self.cpu, self.calls = 0.0, 0.0, 0
 
 
+_FAKE_SERVER = """
+import logging, sys
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+from clientnest.testing.server import ServerThread
+from clientnest_deepseek.fake_server import FakeDeepSeek
+srv = ServerThread(FakeDeepSeek(api_key=sys.argv[1])).start()
+print(srv.url, flush=True)
+sys.stdin.read()  # serve until the benchmark closes our stdin
+"""
+
+
 def run(requests: int, database_url: str | None) -> dict[str, Any]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     tmp = Path(tempfile.mkdtemp(prefix="cn-ai-bench-"))
     url = database_url or f"sqlite:///{tmp / 'bench.db'}"
     upgrade(url)
-    fake = FakeDeepSeek()
-    with serve(fake) as fake_url:
+    # The fake provider runs in its own process, like a real remote API: in
+    # this process its threads would compete for the GIL and show up as
+    # ClientNest's overhead.
+    key = "sk-bench-0000000000cd15"
+    server = subprocess.Popen([sys.executable, "-c", _FAKE_SERVER, key], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        fake_url = server.stdout.readline().strip()
+        assert fake_url.startswith("http://127.0.0.1:"), fake_url
         rt = build_runtime(load_settings({
             "database_url": url, "data_dir": str(tmp), "fernet_keys": Fernet.generate_key().decode(),
             "embedded_dispatcher": False, "login_rate_limit": 10_000,
-            "plugin_config": {"deepseek": {"api_key": fake.api_key, "base_url": fake_url}},
+            "plugin_config": {"deepseek": {"api_key": key, "base_url": fake_url}},
         }))
         try:
-            return _measure(rt, fake, requests, url)
+            return _measure(rt, requests, url)
         finally:
             rt.close()
+    finally:
+        if server.stdin:
+            server.stdin.close()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
 
 
-def _measure(rt: Any, fake: FakeDeepSeek, n: int, url: str) -> dict[str, Any]:
+def _measure(rt: Any, n: int, url: str) -> dict[str, Any]:
     app = create_app(runtime=rt)
     client = app.test_client()
     r = client.post("/api/v1/auth/register", json={
@@ -253,7 +277,8 @@ def render(runs: list[dict[str, Any]], command: str) -> str:
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, against the local fake DeepSeek "
-        "(`clientnest_deepseek.fake_server`, loopback HTTP, streaming on).",
+        "(`clientnest_deepseek.fake_server`, in its own process, loopback HTTP, streaming on). The machine is "
+        "shared: the wall-time columns move with the load average given below, the CPU columns barely do.",
         "",
         "**Overhead** is each request's wall time through the whole in-process stack (auth, role check, "
         "validation, provider choice, cache, budget reservation, metering, the plugin's prompt building, "

@@ -35,13 +35,22 @@ from clientnest.testing import fake_platform
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_PLUGIN = "fake=clientnest.testing.fake_platform:plugin"
 
-__all__ = ["BenchEnv", "free_port", "rss_peak_kb", "ConnectionSampler"]
+__all__ = ["BenchEnv", "free_port", "rss_peak_kb", "with_children", "ConnectionSampler"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def with_children(pid: int) -> list[int]:
+    """A process and its direct children (gunicorn's master and workers)."""
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    return [pid, *(int(k) for k in kids)]
 
 
 def rss_peak_kb(pid: int) -> int | None:
@@ -190,15 +199,26 @@ class BenchEnv:
         self.stop(list(self.procs))
 
     def start_fake(self) -> str:
-        p = subprocess.Popen([sys.executable, "-m", "bench.fake_server"], cwd=ROOT, env=self.env(),
-                             stdout=subprocess.PIPE, text=True)
-        line = p.stdout.readline().strip() if p.stdout else ""
-        if not line.startswith("READY "):
-            p.kill()
-            raise RuntimeError(f"fake platform did not start: {line!r}")
-        self._fake = p
-        self.fake_url = line.split(" ", 1)[1]
-        return self.fake_url
+        """The fake platform in its own process: gunicorn, one worker (the
+        platform's state is in memory), gthread so connections stay alive."""
+        port = free_port()
+        self._fake = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "16",
+             "--worker-class", "gthread", "--keep-alive", "30", "--log-level", "warning", "bench.fake_app:app"],
+            cwd=ROOT, env=self.env())
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_fake/stats", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self._fake.poll() is not None:
+                raise RuntimeError("fake platform did not start")
+            time.sleep(0.2)
+        self.fake_url = url
+        return url
 
     def fake_stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.fake_url}/_fake/stats", timeout=30).json()
@@ -229,7 +249,8 @@ class BenchEnv:
         port = free_port()
         p = self._spawn([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                          "--threads", str(threads), "--worker-class", "gthread" if threads > 1 else "sync",
-                         "--log-level", "warning", "bench.api_app:app"])
+                         "--log-level", "warning", "bench.api_app:app"],
+                        env=self.env(CLIENTNEST_EMBEDDED_DISPATCHER="0", CLIENTNEST_PUBLIC_URL=f"http://127.0.0.1:{port}"))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:

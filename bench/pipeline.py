@@ -20,7 +20,7 @@ from clientnest.queue import PUBLISH_QUEUE
 from clientnest.runtime import Runtime
 
 from .cpu import CpuMeter
-from .env import BenchEnv, ConnectionSampler, rss_peak_kb
+from .env import BenchEnv, ConnectionSampler, rss_peak_kb, with_children
 
 __all__ = ["noop_ceiling", "pipeline", "lateness", "seed_targets"]
 
@@ -99,7 +99,7 @@ def pipeline(env: BenchEnv, rt: Runtime, ws_id: int, account_ids: list[int], n: 
     sampler = ConnectionSampler(env.admin_url, env.dbname)
     idle_connections = sampler.count()
     cpu = CpuMeter({"workers": [w.pid for w in workers], "scheduler": [scheduler.pid],
-                    "fake platform": [env._fake.pid] if env._fake else []})
+                    "fake platform": with_children(env._fake.pid) if env._fake else []})
     while utcnow() < due:
         time.sleep(0.01)
     cpu.start()

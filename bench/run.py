@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "config": {"workers": args.workers, "targets": args.targets, "rows": args.rows, "due": args.due,
                    "seconds": args.seconds},
     }

@@ -56,6 +56,8 @@ def _fail(exc: svc.ReplyError) -> NoReturn:
     session().rollback()
     kwargs: dict[str, Any] = {"message": exc.message}
     if exc.field:
+        # as every 422 of the API: the message starts with the field it names
+        kwargs["message"] = f"{exc.field}: {exc.message}"
         kwargs["errors"] = {exc.field: [exc.message]}
     abort(exc.status, **kwargs)
 

@@ -3,18 +3,21 @@
 Sequence (each numbered step is its own short transaction; no database
 connection is held while the platform is called):
 
-1. *Peek*: nothing to do unless the target is ``queued``. A token expiring
-   within the lease is refreshed first (:mod:`.refresh`, once, under a lock).
-2. *Claim*: ``queued -> publishing`` with a lease, by a conditional UPDATE, so
+1. *Claim*: ``queued -> publishing`` with a lease, by a conditional UPDATE, so
    a duplicate job does nothing. The attempt row is inserted and **committed
    before the platform is called** (invariant 2). The attempt log decides
    what this attempt is: a lookup (``reconcile``) when an earlier publish may
-   have reached the platform, a ``publish`` otherwise.
-3. *Call* the connector through its hook (``clientnest_publish`` or
+   have reached the platform, a ``publish`` otherwise. A token expiring within
+   the lease is refreshed first (:mod:`.refresh`: once, under a lock).
+2. *Call* the connector through its hook (``clientnest_publish`` or
    ``clientnest_find_published``).
-4. *Record* the outcome. A success is recorded with retries on a broken
+3. *Record* the outcome. A success is recorded with retries on a broken
    database connection, never by calling the platform again; if it still
    cannot be written, the lease expires and the lookup finds the post.
+
+The hot path is a handful of prebuilt Core statements (about ten per post):
+in a worker the ORM's unit of work used to cost more CPU than the platform
+call itself.
 
 The error class decides what happens next (see :mod:`clientnest.errors`):
 
@@ -43,7 +46,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, insert, null, select, update
+from sqlalchemy import bindparam, exists, insert, null, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -146,6 +149,39 @@ def _account_columns() -> list[Any]:
             _A.c.token_expires_at, _A.c.external_id, _A.c.display_name, _A.c.username, _A.c.kind, _A.c.extra]
 
 
+# The hot path's statements, built once: a post runs each of them once, and
+# building a statement costs about as much CPU as executing it.
+_CLAIM = (
+    update(_T)
+    .where(_T.c.id == bindparam("p_id"), _T.c.status == TargetStatus.QUEUED)
+    .values(status=TargetStatus.PUBLISHING, lease_expires_at=bindparam("p_lease"),
+            attempts=_T.c.attempts + 1, updated_at=bindparam("p_now"))
+    .returning(_T.c.post_id, _T.c.workspace_id, _T.c.account_id, _T.c.attempts, _T.c.scheduled_at,
+               _T.c.text_override, _T.c.last_error)
+)
+_INFO = (
+    select(_P.c.text, _P.c.link, _P.c.thread, _P.c.first_comment, *_account_columns(),
+           exists().where(PostMedia.__table__.c.post_id == _P.c.id).label("has_media"))
+    .select_from(_P.join(_A, _A.c.id == bindparam("p_account")))
+    .where(_P.c.id == bindparam("p_post"))
+)
+_NEW_ATTEMPT = insert(_PA)
+_FINISH = (
+    update(_PA)
+    .where(_PA.c.target_id == bindparam("p_target"), _PA.c.number == bindparam("p_number"))
+    .values(outcome=bindparam("p_outcome"), error=bindparam("p_error"), finished_at=bindparam("p_now"),
+            external_id=bindparam("p_external_id"))
+)
+_PUBLISHED = (
+    update(_T)
+    .where(_T.c.id == bindparam("p_id"), _T.c.status == TargetStatus.PUBLISHING,
+           _T.c.attempts == bindparam("p_number"))
+    .values(status=TargetStatus.PUBLISHED, external_id=bindparam("p_external_id"),
+            external_url=bindparam("p_url"), extra_ids=bindparam("p_extra"), published_at=bindparam("p_published"),
+            lease_expires_at=None, next_attempt_at=None, last_error=null(), updated_at=bindparam("p_now"))
+)
+
+
 class PublishJob:
     """One run of the publish job for one target."""
 
@@ -201,12 +237,8 @@ class PublishJob:
 
     def _finish_attempt(self, s: Connection, step: Step, outcome: str, error: dict[str, Any] | None,
                         now: datetime, external_id: str | None = None) -> None:
-        s.execute(
-            update(_PA)
-            .where(_PA.c.target_id == step.target_id, _PA.c.number == step.number)
-            .values(outcome=outcome, error=error if error is not None else null(), finished_at=now,
-                    external_id=external_id)
-        )
+        s.execute(_FINISH, {"p_target": step.target_id, "p_number": step.number, "p_outcome": outcome,
+                            "p_error": error, "p_now": now, "p_external_id": external_id})
 
     def _held_by_us(self, step: Step) -> Any:
         """WHERE clause: the target is still ours (status and attempt number)."""
@@ -244,26 +276,14 @@ class PublishJob:
         return replace(step, account=to_connector_account(self.rt.vault, row),
                        creds_cipher=row.credentials_encrypted, token_expires_at=_aware(row.token_expires_at))
 
-    # -- 2. claim --------------------------------------------------------------------
+    # -- 1. claim --------------------------------------------------------------------
     def _claim(self, s: Connection) -> Step | str:
         now = utcnow()
-        got = s.execute(
-            update(_T)
-            .where(_T.c.id == self.target_id, _T.c.status == TargetStatus.QUEUED)
-            .values(status=TargetStatus.PUBLISHING, lease_expires_at=self._lease_until(now),
-                    attempts=_T.c.attempts + 1, updated_at=now)
-            .returning(_T.c.post_id, _T.c.workspace_id, _T.c.account_id, _T.c.attempts, _T.c.scheduled_at,
-                       _T.c.text_override, _T.c.last_error)
-        ).first()
+        got = s.execute(_CLAIM, {"p_id": self.target_id, "p_lease": self._lease_until(now), "p_now": now}).first()
         if got is None:
             return "skipped"  # canceled, held, or taken by another job meanwhile
         number = got.attempts
-        info = s.execute(
-            select(_P.c.text, _P.c.link, _P.c.thread, _P.c.first_comment, *_account_columns(),
-                   exists().where(PostMedia.__table__.c.post_id == _P.c.id).label("has_media"))
-            .select_from(_P.join(_A, _A.c.id == got.account_id))
-            .where(_P.c.id == got.post_id)
-        ).one()
+        info = s.execute(_INFO, {"p_account": got.account_id, "p_post": got.post_id}).one()
         ev = {"target_id": self.target_id, "workspace_id": got.workspace_id, "post_id": got.post_id}
         target_event(s, **ev, frm=TargetStatus.QUEUED, to=TargetStatus.PUBLISHING)
 
@@ -301,8 +321,8 @@ class PublishJob:
                     "message": f"gave up after {publish_failures} attempts: {last.get('message', 'no detail')}",
                 }, "failed")
         kind = RECONCILE if since is not None else PUBLISH
-        s.execute(insert(_PA).values(target_id=self.target_id, number=number, kind=kind,
-                                     outcome=AttemptOutcome.STARTED, worker=self.worker, started_at=now))
+        s.execute(_NEW_ATTEMPT, {"target_id": self.target_id, "number": number, "kind": kind,
+                                 "outcome": AttemptOutcome.STARTED, "worker": self.worker, "started_at": now})
         media = load_media(self.rt, Session(bind=s), got.post_id) if info.has_media else []
         return Step(
             target_id=self.target_id, post_id=got.post_id, workspace_id=got.workspace_id,
@@ -315,7 +335,7 @@ class PublishJob:
             publish_failures=publish_failures, lookup_failures=lookup_failures,
         )
 
-    # -- 3. call -----------------------------------------------------------------------
+    # -- 2. call -----------------------------------------------------------------------
     def _publish(self, step: Step) -> Step | str:
         try:
             connector = self.rt.plugins.connector(step.platform)
@@ -372,17 +392,19 @@ class PublishJob:
             return self._published(step, found, AttemptOutcome.FOUND)
         return self._continue(step, AttemptOutcome.NOT_FOUND, None, PUBLISH)
 
-    # -- 4. record -----------------------------------------------------------------------
+    # -- 3. record -----------------------------------------------------------------------
     def _published(self, step: Step, result: PublishResult, outcome: str) -> str:
         """Record a success. Retried on a broken connection; never re-sent."""
         def fn(s: Connection) -> str:
             now = utcnow()
             self._finish_attempt(s, step, outcome, None, now, external_id=result.external_id)
-            values = dict(status=TargetStatus.PUBLISHED, external_id=result.external_id, external_url=result.url,
-                          extra_ids=dict(result.extra_ids or {}), published_at=_aware(result.published_at) or now,
-                          lease_expires_at=None, next_attempt_at=None, last_error=null(), updated_at=now)
+            published_at = _aware(result.published_at) or now
             frm: str = TargetStatus.PUBLISHING
-            if s.execute(update(_T).where(self._held_by_us(step)).values(**values)).rowcount == 0:
+            if s.execute(_PUBLISHED, {
+                "p_id": step.target_id, "p_number": step.number, "p_external_id": result.external_id,
+                "p_url": result.url, "p_extra": dict(result.extra_ids or {}), "p_published": published_at,
+                "p_now": now,
+            }).rowcount == 0:
                 # our lease ran out meanwhile; the platform has the post, so it is published all the same
                 old = s.scalar(select(_T.c.status).where(_T.c.id == step.target_id))
                 if old is None:
@@ -391,7 +413,10 @@ class PublishJob:
                     log.error("target %s was already published; platform post %s may be a second copy",
                               step.target_id, result.external_id)
                     return "duplicate"
-                s.execute(update(_T).where(_T.c.id == step.target_id, _T.c.status == old).values(**values))
+                s.execute(update(_T).where(_T.c.id == step.target_id, _T.c.status == old).values(
+                    status=TargetStatus.PUBLISHED, external_id=result.external_id, external_url=result.url,
+                    extra_ids=dict(result.extra_ids or {}), published_at=published_at, lease_expires_at=None,
+                    next_attempt_at=None, last_error=null(), updated_at=now))
                 frm = old
             target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
                          frm=frm, to=TargetStatus.PUBLISHED, external_id=result.external_id,
@@ -459,8 +484,8 @@ class PublishJob:
             if res.rowcount == 0:
                 return "lost"
             acct = s.execute(select(*_account_columns()).where(_A.c.id == step.account_id)).one()
-            s.execute(insert(_PA).values(target_id=step.target_id, number=number, kind=kind,
-                                         outcome=AttemptOutcome.STARTED, worker=self.worker, started_at=now))
+            s.execute(_NEW_ATTEMPT, {"target_id": step.target_id, "number": number, "kind": kind,
+                                     "outcome": AttemptOutcome.STARTED, "worker": self.worker, "started_at": now})
             return replace(step, number=number, kind=kind, since=step.since if kind == RECONCILE else None,
                            account=to_connector_account(self.rt.vault, acct),
                            creds_cipher=acct.credentials_encrypted, publish_failures=failures)

@@ -87,28 +87,37 @@ def target_event_rows(
     ]
 
 
+_AUDIT = insert(AuditEvent.__table__)
+_P, _T = Post.__table__, PostTarget.__table__
+# Lock the post row first, then read its targets in a new statement: on
+# PostgreSQL (READ COMMITTED) the read then sees every target change committed
+# by whoever held the lock before, so two jobs settling two targets of one
+# post at once cannot both derive the status from a half-updated picture
+# (SQLite runs one writer at a time and needs no lock).
+_LOCK_POST = select(_P.c.status, _P.c.workspace_id).where(_P.c.id == bindparam("p_post")).with_for_update()
+_TARGET_STATUSES = select(_T.c.status).where(_T.c.post_id == bindparam("p_post"))
+_SET_POST_STATUS = update(_P).where(_P.c.id == bindparam("p_post")).values(
+    status=bindparam("p_status"), updated_at=bindparam("p_now"))
+
+
 def insert_audit_rows(session: Executor, rows: Sequence[dict[str, Any]]) -> None:
     """Insert audit events with a Core statement (no ORM unit of work)."""
     if rows:
-        session.execute(insert(AuditEvent.__table__), list(rows))
+        session.execute(_AUDIT, list(rows))
 
 
 def refresh_post(session: Executor, post_id: int, actor: str = "worker", now: datetime | None = None) -> str | None:
     """:func:`refresh_post_status` for one post in one query (the publish
     job's hot path): the same rule (:func:`derive_post_status`), the same
     audit event. Returns the post's status."""
-    p, t = Post.__table__, PostTarget.__table__
-    rows = session.execute(
-        select(p.c.status, p.c.workspace_id, t.c.status)
-        .select_from(p.outerjoin(t, t.c.post_id == p.c.id)).where(p.c.id == post_id)
-    ).all()
-    if not rows:
+    post = session.execute(_LOCK_POST, {"p_post": post_id}).first()
+    if post is None:
         return None
-    old, ws = rows[0][0], rows[0][1]
-    new = derive_post_status(r[2] for r in rows if r[2] is not None)
+    old, ws = post
+    new = derive_post_status(session.execute(_TARGET_STATUSES, {"p_post": post_id}).scalars())
     if new != old:
         now = now or utcnow()
-        session.execute(update(p).where(p.c.id == post_id).values(status=new, updated_at=now))
+        session.execute(_SET_POST_STATUS, {"p_post": post_id, "p_status": new, "p_now": now})
         insert_audit_rows(session, [{
             "workspace_id": ws, "actor_user_id": None, "actor": actor, "action": "post.status_changed",
             "object_type": "post", "object_id": str(post_id),
@@ -126,16 +135,18 @@ def refresh_post_statuses(session: Executor, post_ids: Iterable[int], *, actor: 
     changed = 0
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i:i + _CHUNK]
+        # lock the posts (in id order: no deadlock between dispatchers), then
+        # read their targets afresh: see _LOCK_POST
+        posts = session.execute(
+            select(_P.c.id, _P.c.status, _P.c.workspace_id).where(_P.c.id.in_(chunk))
+            .order_by(_P.c.id).with_for_update()
+        ).all()
         statuses: dict[int, list[str]] = {pid: [] for pid in chunk}
-        for pid, st in session.execute(
-            select(PostTarget.post_id, PostTarget.status).where(PostTarget.post_id.in_(chunk))
-        ):
+        for pid, st in session.execute(select(_T.c.post_id, _T.c.status).where(_T.c.post_id.in_(chunk))):
             statuses[pid].append(st)
         updates: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
-        for pid, old, ws in session.execute(
-            select(Post.id, Post.status, Post.workspace_id).where(Post.id.in_(chunk))
-        ):
+        for pid, old, ws in posts:
             new = derive_post_status(statuses[pid])
             if new != old:
                 updates.append({"pid": pid, "new_status": new, "ts": now})

@@ -72,6 +72,9 @@ class Work:
     creds_cipher: str
 
 
+_RECONNECT = {"kind": "auth", "message": "the account needs reconnecting; resumes once it is reconnected"}
+
+
 class _Waiting(Exception):
     """The account needs reconnecting: the follow-up waits for it."""
 
@@ -301,8 +304,7 @@ def _failed(rt: Any, work: Work, exc: PlatformError | Exception, *, permanent: b
 def _wait_for_reconnect(rt: Any, work: Work) -> str:
     """Back to ``pending``, due now: the sweep takes it again once the
     account is connected (it skips accounts that are not)."""
-    _finish(rt, work, status=FollowUpStatus.PENDING, due_at=utcnow(),
-            last_error={"kind": "auth", "message": "the account needs reconnecting"})
+    _finish(rt, work, status=FollowUpStatus.PENDING, due_at=utcnow(), last_error=_RECONNECT)
     return "waiting"
 
 
@@ -315,11 +317,11 @@ def run_followup(rt: Any, followup_id: int, kind: str | None = None) -> dict[str
     """
     work = _load(rt, followup_id)
     if isinstance(work, str):
-        if work == "waiting":
+        if work == "waiting":  # flagged since the sweep claimed it
             with rt.db.transaction() as s:
                 s.execute(update(FollowUp).where(FollowUp.id == followup_id,
                                                  FollowUp.status == FollowUpStatus.QUEUED)
-                          .values(status=FollowUpStatus.PENDING))
+                          .values(status=FollowUpStatus.PENDING, last_error=_RECONNECT))
         elif work == "not_published":
             with rt.db.transaction() as s:
                 s.execute(update(FollowUp).where(FollowUp.id == followup_id,

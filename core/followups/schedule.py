@@ -93,8 +93,9 @@ def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> int:
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(FollowUp)
-        stmt = ins.values(rows).on_conflict_do_nothing(index_elements=["target_id", "kind", "slot"])
-        return max(0, session.execute(stmt).rowcount or 0)
+        stmt = (ins.values(rows).on_conflict_do_nothing(index_elements=["target_id", "kind", "slot"])
+                .returning(FollowUp.id))
+        return len(session.execute(stmt).all())  # rowcount is not reliable for multi-row inserts
     new = 0
     for row in rows:  # other databases: check, then insert (the unique key still guards)
         found = session.execute(select(FollowUp.id).where(

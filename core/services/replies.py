@@ -520,7 +520,9 @@ def request_reply(
     if account is None or account.status != AccountStatus.CONNECTED:
         raise ReplyError("the account of this comment needs reconnecting before it can reply", status=409)
     if text is None:
-        if c.reply_status != ReplyStatus.DRAFTED or not (c.reply_text or "").strip():
+        # the draft, or the text of a failed or unknown attempt sent again
+        reusable = (ReplyStatus.DRAFTED, ReplyStatus.FAILED, ReplyStatus.UNKNOWN)
+        if c.reply_status not in reusable or not (c.reply_text or "").strip():
             raise ReplyError("no drafted reply to send: give text, or draft one first "
                              f"(POST /api/v1/workspaces/{ws.id}/comments/{c.id}/draft)", status=422, field="text")
         text = c.reply_text or ""
@@ -612,9 +614,12 @@ def _claim_send(rt: Any, comment_id: int) -> _Send | str:
 
 def _settle_in(s: Session, comment_id: int, attempt: int, status: str, workspace_id: int, *,
                error: dict[str, Any] | None = None, **values: Any) -> bool:
+    # a success that arrives after the lease ran out still settles the
+    # "unknown" the sweep left: now it is known
+    held = [ReplyStatus.SENDING.value] + ([ReplyStatus.UNKNOWN.value] if status == ReplyStatus.SENT else [])
     res = s.execute(
         update(InboxComment)
-        .where(InboxComment.id == comment_id, InboxComment.reply_status == ReplyStatus.SENDING,
+        .where(InboxComment.id == comment_id, InboxComment.reply_status.in_(held),
                InboxComment.reply_attempts == attempt)
         .values(reply_status=status, reply_error=error, **values)
         .execution_options(synchronize_session=False))

@@ -235,3 +235,13 @@ def test_claimed_count_matches_database(engine, holding):
     with engine.rt.db.session() as s:
         assert s.scalar(select(func.count()).select_from(PostTarget)
                         .where(PostTarget.status == TargetStatus.QUEUED)) == 12
+
+
+def test_dispatcher_sleeps_until_the_next_due_target(engine):
+    acct = engine.account()
+    assert engine.dispatcher.until_next_due(5.0) == 5.0  # nothing scheduled
+    engine.post([acct], due=utcnow() + timedelta(hours=1))
+    assert engine.dispatcher.until_next_due(5.0) == 5.0  # due later than the longest nap
+    engine.post([acct], due=utcnow() + timedelta(seconds=2))
+    wait = engine.dispatcher.until_next_due(5.0)
+    assert 0.0 < wait <= 2.0

@@ -1,0 +1,103 @@
+"""Benchmark 1: the REST API under gunicorn, load from a separate process.
+
+Authenticated ``GET .../posts?limit=50`` and ``POST .../posts`` beside the
+trivial ``GET /healthz`` of the same server in the same run: maximum
+throughput (closed loop) and latency at a fixed 200 requests per second.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from clientnest.db import utcnow
+from clientnest.models import SocialAccount
+
+from .cpu import CpuMeter
+from .env import ROOT, BenchEnv, with_children
+from .pipeline import seed_targets
+
+__all__ = ["run", "GUNICORN_WORKERS", "GUNICORN_THREADS", "CONCURRENCY"]
+
+GUNICORN_WORKERS = 2
+GUNICORN_THREADS = 4
+CONCURRENCY = 8
+SEED_POSTS = 1000
+
+
+def _load(env: BenchEnv, url: str, path: str, *, seconds: float, token: str | None = None, method: str = "GET",
+          body: str | None = None, mode: str = "closed", rate: float = 200) -> dict[str, Any]:
+    args = [sys.executable, "-m", "bench.loadgen", "--url", url, "--path", path, "--method", method,
+            "--mode", mode, "--seconds", str(seconds), "--concurrency", str(CONCURRENCY), "--rate", str(rate)]
+    if token:
+        args += ["--token", token]
+    if body:
+        args += ["--body", body]
+    out = subprocess.run(args, cwd=ROOT, env=env.env(), capture_output=True, text=True, timeout=seconds + 120)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
+    rt = env.runtime()
+    try:
+        env.truncate(rt)
+        proc, url = env.start_gunicorn(GUNICORN_WORKERS, GUNICORN_THREADS)
+        try:
+            reg = httpx.post(f"{url}/api/v1/auth/register", json={
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "correct horse battery staple",
+                "workspace_name": "API bench"}, timeout=30)
+            reg.raise_for_status()
+            token, wid = reg.json()["token"], reg.json()["workspace"]["id"]
+            creds = httpx.post(f"{env.fake_url}/_fake/accounts", json={"external_id": "api-bench"}, timeout=10).json()
+            with rt.db.transaction() as s:
+                acct = SocialAccount(workspace_id=wid, platform="fake", external_id="api-bench",
+                                     display_name="API bench", credentials_encrypted=rt.vault.encrypt(creds),
+                                     token_expires_at=None)
+                s.add(acct)
+                s.flush()
+                aid = acct.id
+            later = utcnow() + timedelta(days=30)
+            seed_targets(rt, wid, [aid], SEED_POSTS, later)
+            posts_path = f"/api/v1/workspaces/{wid}/posts"
+            list_path = f"{posts_path}?limit=50"
+            check = httpx.get(f"{url}{list_path}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            check.raise_for_status()
+            assert len(check.json()["items"]) == 50, check.text[:300]
+            body = json.dumps({"text": "API bench post {n}", "account_ids": [aid],
+                               "scheduled_at": later.isoformat()})
+            warm = min(3.0, seconds)
+            for path, method, b in ((list_path, "GET", None), (posts_path, "POST", body), ("/healthz", "GET", None)):
+                _load(env, url, path, seconds=warm, token=token, method=method, body=b)
+            workers = with_children(proc.pid)
+            phases: dict[str, Any] = {}
+            for name, kw in {
+                "trivial_closed": {"path": "/healthz"},
+                "list_closed": {"path": list_path, "token": token},
+                "create_closed": {"path": posts_path, "token": token, "method": "POST", "body": body},
+                "trivial_200rps": {"path": "/healthz", "mode": "rate"},
+                "list_200rps": {"path": list_path, "token": token, "mode": "rate"},
+                "create_200rps": {"path": posts_path, "token": token, "method": "POST", "body": body, "mode": "rate"},
+            }.items():
+                cpu = CpuMeter({"gunicorn workers": workers}).start()
+                phases[name] = _load(env, url, seconds=seconds, **kw)
+                phases[name]["cpu_seconds"] = cpu.stop()
+            return {
+                "server": f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread)",
+                "load": f"python -m bench.loadgen, {CONCURRENCY} keep-alive connections (closed loop); "
+                        "fixed 200 req/s with latency from each request's due time (rate)",
+                "seeded_posts": SEED_POSTS,
+                "phases": phases,
+                "list_vs_trivial_throughput": round(
+                    phases["list_closed"]["rps"] / phases["trivial_closed"]["rps"], 3),
+            }
+        finally:
+            env.stop([proc])
+    finally:
+        rt.close()
