@@ -44,6 +44,51 @@ def _load(env: BenchEnv, url: str, path: str, *, seconds: float, token: str | No
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+#: frames whose cumulative time the in-process profile reports, by (file suffix, function)
+_FRAMES = {
+    "whole request (Flask wsgi_app)": ("flask/app.py", "wsgi_app"),
+    "authentication (api/security.py _authenticate)": ("api/security.py", "_authenticate"),
+    "workspace access check (api/security.py workspace_access)": ("api/security.py", "workspace_access"),
+    "posts query (services/posts.py list_posts)": ("core/services/posts.py", "list_posts"),
+    "serialisation (api/posts/schemas.py post_json)": ("api/posts/schemas.py", "post_json"),
+    "SQL execution (SQLAlchemy Connection._execute_context)": ("sqlalchemy/engine/base.py", "_execute_context"),
+}
+
+
+def _profile(rt: Any, path: str, token: str, n: int = 200) -> dict[str, Any]:
+    """Where one list request's time goes: the same app in this process
+    (Flask test client), cProfile over ``n`` requests."""
+    import cProfile
+    import pstats
+    import time
+
+    from clientnest.api import create_app
+
+    client = create_app(runtime=rt).test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(20):
+        assert client.get(path, headers=headers).status_code == 200
+    t = time.process_time()
+    for _ in range(n):
+        client.get(path, headers=headers)
+    cpu_ms = (time.process_time() - t) / n * 1000
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        client.get(path, headers=headers)
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    out: dict[str, Any] = {}
+    for label, (suffix, fn) in _FRAMES.items():
+        calls = cum = 0.0
+        for (file, _line, name), (_cc, nc, _tt, ct, _callers) in stats.items():
+            if name == fn and file.replace("\\", "/").endswith(suffix):
+                calls += nc
+                cum += ct
+        out[label] = {"calls_per_request": round(calls / n, 2), "profiled_ms_per_request": round(cum / n * 1000, 2)}
+    return {"requests": n, "cpu_ms_per_request_unprofiled": round(cpu_ms, 2), "frames": out}
+
+
 def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
     rt = env.runtime()
     try:
@@ -88,7 +133,9 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
                 cpu = CpuMeter({"gunicorn workers": workers}).start()
                 phases[name] = _load(env, url, seconds=seconds, **kw)
                 phases[name]["cpu_seconds"] = cpu.stop()
+            profile = _profile(rt, list_path, token)
             return {
+                "profile_list": profile,
                 "server": f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread)",
                 "load": f"python -m bench.loadgen, {CONCURRENCY} keep-alive connections (closed loop); "
                         "fixed 200 req/s with latency from each request's due time (rate)",

@@ -4,7 +4,7 @@
 workers on loopback; load from separate processes. Options::
 
     --only api,pipeline,lateness,dispatcher   run a subset
-    --workers N          RQ worker processes (default 4)
+    --workers N          RQ worker processes (default 3: the best of 2-6 measured on 2 cores)
     --targets N          pipeline size (default 5000)
     --rows N --due N     dispatcher table size and due rows (1,000,000 / 100,000)
     --seconds S          duration of each API load phase (default 10)
@@ -39,7 +39,7 @@ ALL = ("pipeline", "lateness", "dispatcher", "api")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run")
     p.add_argument("--only", default=",".join(ALL))
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=3)
     p.add_argument("--targets", type=int, default=5000)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--due", type=int, default=100_000)

@@ -78,7 +78,7 @@ from .content import build_content, load_media
 from .reconcile import LOOKUP_SKEW, unresolved_since
 from .refresh import RefreshOutcome, mark_needs_reconnect, reconnect_message, refresh_account
 from .retry import next_retry_at
-from .state import refresh_post, settles_post, target_event
+from .state import insert_audit_rows, refresh_post, settles_post, target_event, target_event_row
 
 __all__ = ["publish", "PublishJob", "Step", "PUBLISH", "RECONCILE"]
 
@@ -323,7 +323,10 @@ class PublishJob:
         kind = RECONCILE if since is not None else PUBLISH
         s.execute(_NEW_ATTEMPT, {"target_id": self.target_id, "number": number, "kind": kind,
                                  "outcome": AttemptOutcome.STARTED, "worker": self.worker, "started_at": now})
-        media = load_media(self.rt, Session(bind=s), got.post_id) if info.has_media else []
+        media = []
+        if info.has_media:
+            with Session(bind=s) as ms:
+                media = load_media(self.rt, ms, got.post_id)
         return Step(
             target_id=self.target_id, post_id=got.post_id, workspace_id=got.workspace_id,
             account_id=got.account_id, platform=info.platform, number=number, kind=kind, since=_aware(since),
@@ -406,22 +409,25 @@ class PublishJob:
                 "p_now": now,
             }).rowcount == 0:
                 # our lease ran out meanwhile; the platform has the post, so it is published all the same
-                old = s.scalar(select(_T.c.status).where(_T.c.id == step.target_id))
-                if old is None:
+                row = s.execute(select(_T.c.status, _T.c.external_id).where(_T.c.id == step.target_id)).first()
+                if row is None:
                     return "gone"
+                old = row.status
                 if old == TargetStatus.PUBLISHED:
-                    log.error("target %s was already published; platform post %s may be a second copy",
-                              step.target_id, result.external_id)
+                    if row.external_id == result.external_id:
+                        return "published"  # the same post, recorded by whoever held the target after us
+                    log.error("target %s was already published as %s; platform post %s is a second copy",
+                              step.target_id, row.external_id, result.external_id)
                     return "duplicate"
                 s.execute(update(_T).where(_T.c.id == step.target_id, _T.c.status == old).values(
                     status=TargetStatus.PUBLISHED, external_id=result.external_id, external_url=result.url,
                     extra_ids=dict(result.extra_ids or {}), published_at=published_at, lease_expires_at=None,
                     next_attempt_at=None, last_error=null(), updated_at=now))
                 frm = old
-            target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
-                         frm=frm, to=TargetStatus.PUBLISHED, external_id=result.external_id,
-                         via="lookup" if outcome == AttemptOutcome.FOUND else "publish")
-            refresh_post(s, step.post_id, now=now)
+            refresh_post(s, step.post_id, now=now, events=[target_event_row(
+                target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id, frm=frm,
+                to=TargetStatus.PUBLISHED, external_id=result.external_id,
+                via="lookup" if outcome == AttemptOutcome.FOUND else "publish")])
             return "published"
 
         return self._write(fn)
@@ -444,10 +450,12 @@ class PublishJob:
             data: dict[str, Any] = {"attempt": step.number, "outcome": str(outcome)}
             if next_attempt_at is not None:
                 data["next_attempt_at"] = next_attempt_at.isoformat()
-            target_event(s, target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
-                         frm=TargetStatus.PUBLISHING, to=to, **data)
+            ev = target_event_row(target_id=step.target_id, workspace_id=step.workspace_id, post_id=step.post_id,
+                                  frm=TargetStatus.PUBLISHING, to=to, **data)
             if settles_post(to):
-                refresh_post(s, step.post_id, now=now)
+                refresh_post(s, step.post_id, now=now, events=[ev])
+            else:
+                insert_audit_rows(s, [ev])
             return result
 
         return self._write(fn)
@@ -507,8 +515,8 @@ class PublishJob:
         when = next_retry_at(self.settings, failures, now, exc.retry_at)
         if self._too_late(step.scheduled_at, when):
             assert step.scheduled_at is not None
-            missed = self._missed(step.scheduled_at, f"{exc.message}; the platform asked to wait until "
-                                                     f"{when:%Y-%m-%d %H:%M:%S} UTC")
+            wait = "the platform asked to wait until" if exc.retry_at else "the next try would be at"
+            missed = self._missed(step.scheduled_at, f"{exc.message}; {wait} {when:%Y-%m-%d %H:%M:%S} UTC")
             return self._settle(step, AttemptOutcome.NOT_SENT, err, TargetStatus.FAILED,
                                 last_error=missed, result="failed")
         return self._settle(step, AttemptOutcome.NOT_SENT, err, TargetStatus.SCHEDULED,

@@ -26,6 +26,7 @@ from ..services.post_status import IN_FLIGHT, derive_post_status
 __all__ = [
     "PENDING",
     "target_event",
+    "target_event_row",
     "target_event_rows",
     "refresh_post_statuses",
     "refresh_post",
@@ -42,8 +43,7 @@ _CHUNK = 1000
 Executor = Session | Connection
 
 
-def target_event(
-    session: Executor,
+def target_event_row(
     *,
     target_id: int,
     workspace_id: int,
@@ -53,10 +53,10 @@ def target_event(
     actor: str = "worker",
     user_id: int | None = None,
     **data: Any,
-) -> None:
-    """Record the audit event of one target status change (as
-    :func:`clientnest.audit.record` would, with one Core INSERT)."""
-    insert_audit_rows(session, [{
+) -> dict[str, Any]:
+    """The audit row of one target status change (``target.<to>``), as
+    :func:`clientnest.audit.record` would write it."""
+    return {
         "workspace_id": workspace_id,
         "actor_user_id": user_id,
         "actor": actor if user_id is None or actor != "user" else "user",
@@ -65,7 +65,12 @@ def target_event(
         "object_id": str(target_id),
         "data": {"post_id": post_id, "from": str(frm), "to": str(to), **data},
         "created_at": utcnow(),
-    }])
+    }
+
+
+def target_event(session: Executor, **kw: Any) -> None:
+    """Record the audit event of one target status change (one Core INSERT)."""
+    insert_audit_rows(session, [target_event_row(**kw)])
 
 
 def target_event_rows(
@@ -106,23 +111,27 @@ def insert_audit_rows(session: Executor, rows: Sequence[dict[str, Any]]) -> None
         session.execute(_AUDIT, list(rows))
 
 
-def refresh_post(session: Executor, post_id: int, actor: str = "worker", now: datetime | None = None) -> str | None:
-    """:func:`refresh_post_status` for one post in one query (the publish
-    job's hot path): the same rule (:func:`derive_post_status`), the same
-    audit event. Returns the post's status."""
+def refresh_post(session: Executor, post_id: int, actor: str = "worker", now: datetime | None = None,
+                 events: Sequence[dict[str, Any]] = ()) -> str | None:
+    """:func:`refresh_post_status` for one post with Core statements (the
+    publish job's hot path): the same rule (:func:`derive_post_status`), the
+    same audit event, written in one INSERT with ``events`` (the target's own
+    audit rows). Returns the post's status."""
+    rows = list(events)
     post = session.execute(_LOCK_POST, {"p_post": post_id}).first()
-    if post is None:
-        return None
-    old, ws = post
-    new = derive_post_status(session.execute(_TARGET_STATUSES, {"p_post": post_id}).scalars())
-    if new != old:
-        now = now or utcnow()
-        session.execute(_SET_POST_STATUS, {"p_post": post_id, "p_status": new, "p_now": now})
-        insert_audit_rows(session, [{
-            "workspace_id": ws, "actor_user_id": None, "actor": actor, "action": "post.status_changed",
-            "object_type": "post", "object_id": str(post_id),
-            "data": {"from": str(old) if old is not None else None, "to": str(new)}, "created_at": now,
-        }])
+    new = None
+    if post is not None:
+        old, ws = post
+        new = derive_post_status(session.execute(_TARGET_STATUSES, {"p_post": post_id}).scalars())
+        if new != old:
+            now = now or utcnow()
+            session.execute(_SET_POST_STATUS, {"p_post": post_id, "p_status": new, "p_now": now})
+            rows.append({
+                "workspace_id": ws, "actor_user_id": None, "actor": actor, "action": "post.status_changed",
+                "object_type": "post", "object_id": str(post_id),
+                "data": {"from": str(old) if old is not None else None, "to": str(new)}, "created_at": now,
+            })
+    insert_audit_rows(session, rows)
     return new
 
 

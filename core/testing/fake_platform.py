@@ -224,6 +224,7 @@ class FakePlatform:
                 "text": str(body.get("text") or ""),
                 "link": body.get("link"),
                 "key": str(body.get("key") or ""),
+                "media": list(body.get("media") or []),
                 "created_at": datetime.now(UTC).isoformat(),
             }
             post["url"] = f"{request.host_url.rstrip('/')}/p/{post['id']}"
@@ -485,7 +486,8 @@ class FakeConnector(SocialConnector):
         )
 
     def publish(self, account: Account, content: PostContent) -> PublishResult:
-        body = {"text": content.text, "link": content.link, "key": content.key}
+        body = {"text": content.text, "link": content.link, "key": content.key,
+                "media": [{"id": m.id, "kind": m.kind, "url": m.url} for m in content.media]}
         data = self._send("POST", f"/v1/accounts/{account.external_id}/posts",
                           token=account.credentials.access_token, json=body).json()["data"]
         return _result(data)

@@ -47,8 +47,6 @@ from clientnest.testing.fake_platform import FakePlatform
 from clientnest.testing.server import serve
 
 REDIS_URL = os.environ.get("CLIENTNEST_TEST_REDIS_URL", "")
-MODE = "rq" if REDIS_URL else "inprocess"
-FAKE_PLUGIN = "fake=clientnest.testing.fake_platform:plugin"
 
 #: settings every engine test starts from (a module may override ``engine_settings``)
 BASE_SETTINGS: dict[str, Any] = {
@@ -155,9 +153,6 @@ class HoldingQueue(JobQueue):
         specs, self.held = self.held, []
         self.inner.enqueue_many(specs)
         return len(specs)
-
-
-ACTIVE = (TargetStatus.QUEUED, TargetStatus.PUBLISHING, TargetStatus.UNKNOWN, TargetStatus.SCHEDULED)
 
 
 @dataclass

@@ -262,3 +262,36 @@ def test_attempt_outcomes_are_the_documented_ones(engine):
     for kind, outcome in engine.attempts(made.target_ids[0]):
         assert outcome in set(AttemptOutcome)
         assert kind in ("publish", "reconcile")
+
+
+def test_post_status_right_when_targets_settle_at_once(engine):
+    """Targets of one post finishing on parallel jobs: the post's status is
+    derived from all of them, never left behind by a concurrent update."""
+    accounts = [engine.account() for _ in range(4)]
+    made = [engine.post(accounts, f"fan-out {i}") for i in range(8)]
+    engine.settle()
+    for m in made:
+        assert engine.post_row(m.post_id).status == PostStatus.PUBLISHED
+    assert engine.fake.copies() == 32
+
+
+def test_media_reaches_the_connector_in_order(engine):
+    from clientnest.models import Media, PostMedia
+
+    acct = engine.account()
+    made = engine.post([acct], "with pictures")
+    with engine.rt.db.transaction() as s:
+        ids = []
+        for i in range(2):
+            m = Media(workspace_id=engine.workspace_id, storage_key=f"k{i}-{made.post_id}", kind="image",
+                      content_type="image/png", size=10, width=1, height=1, sha256="0" * 64)
+            s.add(m)
+            s.flush()
+            ids.append(m.id)
+        s.add_all([PostMedia(post_id=made.post_id, media_id=ids[1], position=0),
+                   PostMedia(post_id=made.post_id, media_id=ids[0], position=1)])
+    engine.settle()
+    assert engine.target(made.target_ids[0]).status == TargetStatus.PUBLISHED
+    sent = engine.fake.posts_of(engine.account_row(acct).external_id)[0]["media"]
+    assert [m["id"] for m in sent] == [str(ids[1]), str(ids[0])]
+    assert all(m["kind"] == "image" and m["url"] for m in sent)
