@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from ..connector import Capability
 from ..db import UTCDateTime, utcnow
+from ..followups import sweep as sweep_followups
 from ..models import AccountStatus, PostTarget, SocialAccount, TargetStatus
 from ..queue import DEFAULT_QUEUE, PUBLISH_QUEUE, JobQueue, JobSpec, get_queue
 from .reconcile import expire_leases
@@ -100,6 +101,7 @@ class TickStats:
     claimed: int = 0
     requeued: int = 0
     refreshes: int = 0
+    followups: int = 0
 
 
 class Dispatcher:
@@ -117,6 +119,7 @@ class Dispatcher:
         self.batch_size = batch_size or self.settings.dispatch_batch_size
         self._last_requeue = 0.0
         self._last_refresh = 0.0
+        self._last_followups = 0.0
 
     # -- one round -----------------------------------------------------------------
     def tick(self, now: datetime | None = None, *, force: bool = False) -> TickStats:
@@ -133,6 +136,15 @@ class Dispatcher:
         if force or mono - self._last_refresh >= min(60.0, max(1.0, self.settings.refresh_ahead_seconds / 4)):
             self._last_refresh = mono
             stats.refreshes = self.schedule_refreshes(now)
+        # After publishing: metrics, comment polls, sentiment and replies. The
+        # sweep also creates the follow-ups of newly published targets (its
+        # backfill), which keeps that work off the publish job's hot path.
+        if force or mono - self._last_followups >= max(1.0, self.settings.dispatch_interval_seconds):
+            self._last_followups = mono
+            try:
+                stats.followups = sweep_followups(self.rt, now, queue=self.queue).claimed
+            except Exception:  # follow-ups must never stop publishing
+                log.exception("follow-up sweep failed")
         return stats
 
     def run(self, stop: threading.Event, interval: float | None = None) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -112,7 +112,7 @@ def insert_audit_rows(session: Executor, rows: Sequence[dict[str, Any]]) -> None
 
 
 def refresh_post(session: Executor, post_id: int, actor: str = "worker", now: datetime | None = None,
-                 events: Sequence[dict[str, Any]] = ()) -> str | None:
+                 events: Sequence[dict[str, Any]] = (), user_id: int | None = None) -> str | None:
     """:func:`refresh_post_status` for one post with Core statements (the
     publish job's hot path): the same rule (:func:`derive_post_status`), the
     same audit event, written in one INSERT with ``events`` (the target's own
@@ -127,7 +127,7 @@ def refresh_post(session: Executor, post_id: int, actor: str = "worker", now: da
             now = now or utcnow()
             session.execute(_SET_POST_STATUS, {"p_post": post_id, "p_status": new, "p_now": now})
             rows.append({
-                "workspace_id": ws, "actor_user_id": None, "actor": actor, "action": "post.status_changed",
+                "workspace_id": ws, "actor_user_id": user_id, "actor": actor, "action": "post.status_changed",
                 "object_type": "post", "object_id": str(post_id),
                 "data": {"from": str(old) if old is not None else None, "to": str(new)}, "created_at": now,
             })
@@ -217,7 +217,11 @@ def release_held_targets(
     rows = session.execute(
         update(PostTarget)
         .where(PostTarget.account_id == account_id, PostTarget.status == TargetStatus.HELD)
-        .values(status=TargetStatus.SCHEDULED, next_attempt_at=now, last_error=None, updated_at=now)
+        # due again at its own time, or now if that has passed: a post held
+        # for next week must not go out the moment the account comes back
+        .values(status=TargetStatus.SCHEDULED,
+                next_attempt_at=case((PostTarget.scheduled_at > now, PostTarget.scheduled_at), else_=now),
+                last_error=None, updated_at=now)
         .returning(PostTarget.id, PostTarget.post_id, PostTarget.workspace_id)
     ).all()
     if not rows:

@@ -181,6 +181,11 @@ def upsert_account(
         session, "account.connected" if created else "account.reconnected", "social_account", row.id,
         workspace_id=workspace_id, user_id=user_id, data={"platform": platform, "external_id": external_id},
     )
+    if not created:
+        # posts held while the account needed reconnecting go out again
+        from ..engine import release_held_targets
+
+        release_held_targets(session, row.id, user_id=user_id)
     return row, created
 
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..models import Post, PostStatus, PostTarget, TargetStatus
+from ..models import Post, PostStatus, TargetStatus
 
 __all__ = [
     "derive_post_status",
@@ -106,20 +104,12 @@ def refresh_post_status(
     :param user_id: the acting user, if any.
     :returns: the new status.
     """
+    # One implementation for the API and the engine: it locks the post row
+    # before reading its targets (two writers finishing targets of one post
+    # must not each see a half-updated picture).
+    from ..engine.state import refresh_post
+
     session.flush()
-    statuses = session.scalars(select(PostTarget.status).where(PostTarget.post_id == post.id)).all()
-    new = derive_post_status(statuses)
-    old = post.status
-    if old != new:
-        post.status = new
-        audit.record(
-            session,
-            "post.status_changed",
-            "post",
-            post.id,
-            workspace_id=post.workspace_id,
-            user_id=user_id,
-            actor=actor,
-            data={"from": str(old) if old is not None else None, "to": str(new)},
-        )
-    return new
+    new = refresh_post(session, post.id, actor=actor, user_id=user_id)
+    session.expire(post, ["status", "updated_at"])
+    return PostStatus(new) if new is not None else PostStatus(post.status)
