@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from flask import g, request
 from flask_smorest import abort
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from clientnest.crypto import hash_token
 from clientnest.db import utcnow
@@ -39,19 +39,28 @@ def _unauthorized(message: str) -> None:
     abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="clientnest"'})
 
 
-def _authenticate() -> User:
+def _authenticate(wid: int | None = None) -> tuple[User, Workspace | None, Membership | None]:
+    """Check the bearer token. With ``wid``, the caller's membership of that
+    workspace comes back from the same query (one round trip per request)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     s = session()
-    row = s.execute(
+    q = (
         select(ApiToken, User).join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == hash_token(token.strip()))
-    ).first()
+    )
+    if wid is not None:
+        q = (
+            q.add_columns(Workspace, Membership)
+            .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.workspace_id == wid))
+            .outerjoin(Workspace, Workspace.id == Membership.workspace_id)
+        )
+    row = s.execute(q).first()
     if row is None:
         _unauthorized("invalid or revoked token")
-    tok, user = row
+    tok, user = row[0], row[1]
     now = utcnow()
     if tok.expires_at is not None and tok.expires_at <= now:
         _unauthorized("token expired")
@@ -59,13 +68,16 @@ def _authenticate() -> User:
         tok.last_used_at = now
         s.commit()
     g.user, g.token = user, tok
-    return user
+    if wid is None:
+        return user, None, None
+    return user, row[2], row[3]
 
 
 def auth_required(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _authenticate()
+        if g.get("user") is None:  # an outer access check may have authenticated already
+            _authenticate()
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -74,21 +86,24 @@ def auth_required(fn: F) -> F:
 def current_user() -> User:
     user = g.get("user")
     if user is None:
-        user = _authenticate()
+        user = _authenticate()[0]
     return user
 
 
 def workspace_access(wid: int, minimum: Role = Role.VIEWER) -> tuple[Workspace, Membership]:
     """The workspace and the caller's membership, or 404 / 403."""
-    user = current_user()
-    row = session().execute(
-        select(Workspace, Membership)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Workspace.id == wid, Membership.user_id == user.id)
-    ).first()
-    if row is None:
+    user = g.get("user")
+    if user is None:
+        _, ws, membership = _authenticate(wid)
+    else:
+        row = session().execute(
+            select(Workspace, Membership)
+            .join(Membership, Membership.workspace_id == Workspace.id)
+            .where(Workspace.id == wid, Membership.user_id == user.id)
+        ).first()
+        ws, membership = row if row is not None else (None, None)
+    if ws is None or membership is None:
         abort(404, message=f"workspace {wid} not found")
-    ws, membership = row
     if not role_at_least(membership.role, minimum):
         abort(403, message=f"this needs the {minimum.value} role or higher; you are {membership.role}")
     g.workspace, g.membership = ws, membership

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -792,7 +792,8 @@ def list_posts(
 
     :returns: the page and the cursor of the next one (``None`` at the end).
     """
-    q = select(*_POST_COLS).where(Post.workspace_id == workspace_id)
+    has_media = exists().where(PostMedia.post_id == Post.id).label("has_media")
+    q = select(*_POST_COLS, has_media).where(Post.workspace_id == workspace_id)
     if statuses:
         q = q.where(Post.status.in_(list(statuses)))
     if account_id is not None:
@@ -817,11 +818,13 @@ def list_posts(
             select(*_TARGET_COLS).where(PostTarget.post_id.in_(ids)).order_by(PostTarget.id)
         ):
             by_id[t.post_id].targets.append(t)
-        for pid, mid in session.execute(
-            select(PostMedia.post_id, PostMedia.media_id)
-            .where(PostMedia.post_id.in_(ids)).order_by(PostMedia.post_id, PostMedia.position)
-        ):
-            by_id[pid].media_ids.append(mid)
+        with_media = [p.post.id for p in page if p.post.has_media]
+        if with_media:  # most pages have no media: skip the round trip
+            for pid, mid in session.execute(
+                select(PostMedia.post_id, PostMedia.media_id)
+                .where(PostMedia.post_id.in_(with_media)).order_by(PostMedia.post_id, PostMedia.position)
+            ):
+                by_id[pid].media_ids.append(mid)
     return page, (page[-1].post.id if more and page else None)
 
 
