@@ -119,20 +119,18 @@ def run_cmd(host: str, port: int) -> None:
     settings = load_settings(overrides)
     if not settings.database_url:
         os.makedirs(settings.data_dir, exist_ok=True)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the banner readable
     upgrade(settings.resolved_database_url())
     runtime = build_runtime(settings)
     app = create_app(runtime=runtime)
     server = make_server(host, port, app, threaded=True)
     email, password, token = _ensure_demo_login(runtime)
 
-    engine = None
-    if settings.embedded and settings.embedded_dispatcher:
-        try:
-            from .engine import embedded as engine
-        except ImportError:  # the engine is optional only while it is being built
-            engine = None
-        if engine is not None:
-            engine.start(runtime)
+    from .engine import embedded
+
+    engine = embedded if settings.embedded and settings.embedded_dispatcher else None
+    if engine is not None:
+        engine.start(runtime)
 
     sandboxes = app.extensions.get("clientnest_sandboxes", [])
     click.echo("")
@@ -203,10 +201,8 @@ def new_connector_cmd(name: str, dest: str, display_name: str | None) -> None:
 
 
 def _add_engine_commands() -> None:
-    try:
-        from .engine.commands import scheduler, worker
-    except ImportError:
-        return
+    from .engine.commands import scheduler, worker
+
     cli.add_command(worker)
     cli.add_command(scheduler)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,14 @@ from clientnest.api.webhooks.routes import meta_signature, x_signature
 from clientnest.connector import Credentials
 from clientnest.models import AuditEvent, InboxComment, Post, PostTarget, SocialAccount, TargetStatus
 
-FIXTURES = Path(os.environ.get("CLIENTNEST_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "fixtures"))
-SAMPLES_PATH = FIXTURES / "real-api" / "webhooks" / "webhook_samples.json"
+# a copy of ../shared/fixtures/real-api/webhooks/webhook_samples.json (real deliveries)
+SAMPLES_PATH = Path(__file__).resolve().parent / "recordings" / "webhook_samples.json"
 
 META_SECRET = "meta-app-secret-for-tests"
 IG_SECRET = "ig-app-secret-for-tests"
 X_SECRET = "secret"  # the consumer secret of the X sample vector
 VERIFY_TOKEN = "meatyhamhock"  # the verify token of Meta's sample verification request
 
-pytestmark = pytest.mark.skipif(not SAMPLES_PATH.exists(), reason="real-api fixtures not available")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ replay transport that answers with them, and the sandbox served over HTTP.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,16 +16,15 @@ import pytest
 from clientnest.testing.server import serve
 from clientnest_instagram import InstagramConnector
 
-FIXTURES = Path(os.environ.get("CLIENTNEST_FIXTURES", Path(__file__).resolve().parents[4] / "shared" / "fixtures"))
-RECORDED = FIXTURES / "real-api" / "instagram"
+# copies of ../shared/fixtures/real-api/instagram (responses the real Graph API sent), kept
+# with the plugin so its tests never depend on a folder outside the repository
+RECORDED = Path(__file__).resolve().parent / "recordings"
 _DROP = {"content-encoding", "content-length", "connection", "transfer-encoding"}
 
 
 def _recorded(rel: str) -> Any:
-    """A recorded response body (JSON), or skip when the recordings are absent."""
+    """A recorded response body (JSON)."""
     path = RECORDED / rel
-    if not path.exists():
-        pytest.skip(f"recording {path} not available")
     return json.loads(path.read_text())
 
 
@@ -89,7 +87,7 @@ class Replay:
 
 @pytest.fixture
 def recorded() -> Callable[[str], Any]:
-    """``recorded("pyfacebook_apidata/publish/create_photo.json")``: a recorded body (skips without recordings)."""
+    """``recorded("pyfacebook_apidata/publish/create_photo.json")``: a recorded body."""
     return _recorded
 
 
