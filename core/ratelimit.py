@@ -1,13 +1,14 @@
 """Fixed-window rate limiting (login and token creation).
 
-At most ``limit`` hits per key in each window of ``window`` seconds, windows
-aligned on the clock (so every process agrees on where a window starts).
+At most ``limit`` hits per key in each window of ``window`` seconds. A key's
+window starts at its first hit (not at a clock boundary, where a burst could
+otherwise straddle two windows and get twice the limit).
 
 Two backends behind the one :class:`RateLimiter`:
 
 - embedded mode: a dict of counters guarded by a lock, per process;
-- production (``settings.redis_url`` set): Redis ``INCR`` + ``EXPIRE`` on one
-  key per (key, window), shared by every API process.
+- production (``settings.redis_url`` set): Redis ``SET NX EX`` + ``INCR`` on
+  one key per counter, shared by every API process.
 
 If Redis cannot be reached the limiter falls back to the in-process counters
 (and logs it) rather than refusing every login: the limit still holds per
@@ -82,7 +83,7 @@ class RateLimiter:
         self.prefix = prefix
         self._clock = clock
         self._lock = threading.Lock()
-        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
+        self._counts: dict[str, tuple[float, int]] = {}  # key -> (window start, count)
         self._redis: Any = None
         if redis_url:
             from redis import Redis
@@ -103,37 +104,41 @@ class RateLimiter:
         if not keys:
             raise ValueError("hit() needs at least one key")
         now = self._clock()
-        index = int(now // self.window)
-        retry_after = max(1, math.ceil((index + 1) * self.window - now))
-        highest = max(self._incr(key, index) for key in keys)
+        counts = [self._incr(key, now) for key in keys]
+        highest = max(c for c, _ in counts)
+        retry_after = max(r for c, r in counts if c == highest)
         return Decision(highest <= self.limit, highest, self.limit, retry_after)
 
-    def _incr(self, key: str, index: int) -> int:
+    def _incr(self, key: str, now: float) -> tuple[int, int]:
+        """(hits in the key's current window, seconds until it ends)."""
         if self._redis is not None:
             try:
-                return self._incr_redis(key, index)
+                return self._incr_redis(key)
             except Exception as exc:  # any Redis failure: degrade, never 500
                 log.warning("rate limiter: Redis unavailable (%s); counting in process", type(exc).__name__)
-        return self._incr_memory(key, index)
+        return self._incr_memory(key, now)
 
-    def _incr_redis(self, key: str, index: int) -> int:
-        name = f"{self.prefix}{key}:{index}"
+    def _incr_redis(self, key: str) -> tuple[int, int]:
+        name = f"{self.prefix}{key}"
         pipe = self._redis.pipeline(transaction=True)
+        # the first hit opens the window (SET NX with its expiry); INCR keeps
+        # the key's TTL, so the window never stretches
+        pipe.set(name, 0, ex=self.window, nx=True)
         pipe.incr(name)
-        # the window number is in the key, so renewing the TTL on every hit
-        # never stretches a window; it only lets the key disappear after it
-        pipe.expire(name, self.window + 1)
-        count, _ = pipe.execute()
-        return int(count)
+        pipe.ttl(name)
+        _, count, ttl = pipe.execute()
+        return int(count), max(1, int(ttl))
 
-    def _incr_memory(self, key: str, index: int) -> int:
+    def _incr_memory(self, key: str, now: float) -> tuple[int, int]:
         with self._lock:
-            seen, count = self._counts.get(key, (index, 0))
-            count = count + 1 if seen == index else 1
-            self._counts[key] = (index, count)
+            start, count = self._counts.get(key, (now, 0))
+            if now - start >= self.window:
+                start, count = now, 0
+            count += 1
+            self._counts[key] = (start, count)
             if len(self._counts) > _SWEEP_AT:
-                self._counts = {k: v for k, v in self._counts.items() if v[0] == index}
-            return count
+                self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self.window}
+            return count, max(1, math.ceil(start + self.window - now))
 
     def reset(self) -> None:
         """Forget the in-process counters (Redis keys expire on their own)."""
