@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .engine.commands import scheduler, worker
 from .settings import load_settings
 
 __all__ = ["main", "cli"]
@@ -200,14 +201,8 @@ def new_connector_cmd(name: str, dest: str, display_name: str | None) -> None:
     click.echo(f"wrote {root}\nnext: pip install -e {root} && pytest {root / 'tests'}")
 
 
-def _add_engine_commands() -> None:
-    from .engine.commands import scheduler, worker
-
-    cli.add_command(worker)
-    cli.add_command(scheduler)
-
-
-_add_engine_commands()
+cli.add_command(worker)
+cli.add_command(scheduler)
 
 
 def main() -> None:

@@ -59,3 +59,21 @@ def test_rotate_keys_reencrypts_under_the_new_key(runtime: Any, monkeypatch: Any
     with runtime.db.session() as s:
         token = s.query(SocialAccount).one().credentials_encrypted
     assert Vault([new_key]).decrypt(token)["access_token"] == "secret-1"
+
+
+def test_run_creates_the_demo_login_once_and_a_fresh_token_each_time(runtime: Any) -> None:
+    from sqlalchemy import func, select
+
+    from clientnest.cli import DEMO_EMAIL, DEMO_PASSWORD, _ensure_demo_login
+    from clientnest.crypto import hash_token, verify_password
+    from clientnest.models import ApiToken, Membership, User
+
+    email, password, first = _ensure_demo_login(runtime)
+    _, _, second = _ensure_demo_login(runtime)
+    assert (email, password) == (DEMO_EMAIL, DEMO_PASSWORD) and first != second
+    with runtime.db.session() as s:
+        users = s.scalars(select(User).where(User.email == DEMO_EMAIL)).all()
+        assert len(users) == 1 and verify_password(DEMO_PASSWORD, users[0].password_hash)
+        assert s.scalar(select(func.count()).select_from(Membership).where(Membership.user_id == users[0].id)) == 1
+        hashes = set(s.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == users[0].id)))
+        assert hashes == {hash_token(first), hash_token(second)}  # only hashes are stored
