@@ -111,6 +111,7 @@ def pipeline(env: BenchEnv, rt: Runtime, ws_id: int, account_ids: list[int], n: 
     stats = _stats(rt)
     with rt.db.session() as s:
         last = s.scalar(select(func.max(PostTarget.published_at)))
+        jobs = s.scalar(select(func.count(func.distinct(PostTarget.job_id))))
         first_claim = s.scalar(select(func.min(PostTarget.queued_at)))
         attempts = s.execute(select(PublishAttempt.started_at, PublishAttempt.finished_at, PostTarget.queued_at)
                              .join(PostTarget, PostTarget.id == PublishAttempt.target_id)).all()
@@ -120,6 +121,7 @@ def pipeline(env: BenchEnv, rt: Runtime, ws_id: int, account_ids: list[int], n: 
     in_job = [(a.finished_at - a.started_at).total_seconds() for a in attempts if a.finished_at]
     return {
         "targets": n,
+        "jobs": jobs,
         "finished": finished,
         "statuses": stats,
         "seconds_due_to_last_published": round(wall, 2),

@@ -26,6 +26,14 @@ def run(env: BenchEnv, args: Any, only: list[str]) -> dict[str, Any]:
                     out["lateness"] = lateness(env, rt, ws_id, accounts, 50)
             finally:
                 env.stop([scheduler])
+            if "pipeline" in only:
+                # the same run with one target per RQ job: what grouping targets into jobs buys
+                scheduler = env.start_scheduler(CLIENTNEST_PUBLISH_JOB_TARGETS="1")
+                try:
+                    out["pipeline_one_per_job"] = pipeline(env, rt, ws_id, accounts, args.targets, workers,
+                                                           scheduler)
+                finally:
+                    env.stop([scheduler])
         finally:
             env.stop(workers)
         env.truncate(rt)

@@ -24,11 +24,13 @@ def _pipeline_reading(pipe: dict[str, Any], noop: dict[str, Any]) -> list[str]:
     c, n = pipe["cpu_seconds"], pipe["targets"]
     per = {k: v / n * 1000 for k, v in c.items()}
     rq = noop["cpu_seconds"].get("workers", 0) / noop["jobs"] * 1000
+    per_job = n / max(pipe.get("jobs") or n, 1)
     ours = sum(v for k, v in c.items() if k != "machine")
     return [
         "",
-        f"Reading: a post costs about {per.get('workers', 0):.1f} ms of worker CPU, of which about {rq:.1f} ms is "
-        f"RQ's own per-job work (the no-op run's worker CPU per job) and the rest the publish job "
+        f"Reading: a post costs about {per.get('workers', 0):.1f} ms of worker CPU, of which about "
+        f"{rq / per_job:.1f} ms is RQ's own work ({rq:.1f} ms per job, the no-op run's worker CPU per job, shared "
+        f"by {per_job:.1f} targets per job) and the rest the publish job "
         f"(two short transactions of Core statements, one HTTP call through httpx, Fernet decryption of the "
         f"credentials); PostgreSQL adds {per.get('postgres', 0):.1f} ms, the fake platform "
         f"{per.get('fake platform', 0):.1f} ms, Redis {per.get('redis', 0):.1f} ms and the scheduler "
@@ -78,6 +80,12 @@ def write_report(results: dict[str, Any], out: Path) -> None:
                  f"(ceiling {noop['jobs_per_second']} jobs/s) | {_verdict(pps >= noop['jobs_per_second'] / 2)} |")
         L.append(f"| 2. stuck / duplicated | 0 / 0 | {pipe['stuck']} / {pipe['duplicated_keys']} "
                  f"| {_verdict(pipe['stuck'] == 0 and pipe['duplicated_keys'] == 0)} |")
+        one = results.get("pipeline_one_per_job")
+        if one:
+            opps = one["posts_per_second"] or 0
+            L.append(f"| 2. (comparison) one target per RQ job | - | {opps} posts/s, "
+                     f"{opps / noop['jobs_per_second'] * 100:.1f} % of the ceiling, stuck / duplicated "
+                     f"{one['stuck']} / {one['duplicated_keys']} | n/a |")
     if late:
         L.append(f"| 3. lateness p99 (50 posts, same second) | < 2 s | {late['lateness_s_p99']} s "
                  f"| {_verdict(late['lateness_s_p99'] is not None and late['lateness_s_p99'] < 2)} |")
@@ -98,7 +106,9 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             "(RQ SimpleWorker, JSON serializer) publish them with the fake connector, which makes a real HTTP "
             "call to the fake platform (its own process: gunicorn, one gthread worker, keep-alive). Timed from the "
             "due moment "
-            "to the platform's time of the last post.",
+            "to the platform's time of the last post. The dispatcher groups the targets it claims into publish "
+            f"jobs of up to `publish_job_targets` (default 10; this run: {pipe['targets']:,} targets in "
+            f"{pipe.get('jobs')} jobs); each target is still claimed, called and recorded on its own.",
             "",
             "| measure | value |", "|---|---:|",
             f"| posts per second, end to end | **{pipe['posts_per_second']}** |",
@@ -128,6 +138,16 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             *_cpu_table(noop["cpu_seconds"], noop["jobs"], unit="job"),
             "",
         ]
+        one = results.get("pipeline_one_per_job")
+        if one:
+            L += [
+                "For comparison, the same run with one target per RQ job (`CLIENTNEST_PUBLISH_JOB_TARGETS=1`): "
+                f"**{one['posts_per_second']} posts/s** ({one['jobs']} jobs), stuck {one['stuck']}, duplicated "
+                f"{one['duplicated_keys']}, final statuses {one['statuses']}.",
+                "",
+                *_cpu_table(one["cpu_seconds"], one["targets"]),
+                "",
+            ]
     if late:
         L += [
             "## 3. Lateness: 50 posts due at the same second",
@@ -212,10 +232,10 @@ def _notes(results: dict[str, Any]) -> list[str]:
             f"{cpus} / (CPU per post) = {cpus} / {post_ms:.1f} ms = {cpus / post_ms * 1000:.0f} posts/s; the run "
             f"reached {pipe['posts_per_second']}. A no-op RQ job costs {noop_ms:.1f} ms of CPU in all (worker and "
             f"Redis), so on one machine the post/no-op throughput ratio is about {noop_ms:.1f} / {post_ms:.1f} = "
-            f"{noop_ms / post_ms * 100:.0f} %; half the ceiling would need a whole post (two committed "
-            f"transactions, a real HTTP call, the platform and PostgreSQL serving them) to cost at most "
-            f"{2 * noop_ms:.1f} ms of CPU. In production PostgreSQL, Redis and the platform run elsewhere and "
-            "only the workers' share stays on the worker machines.",
+            f"{noop_ms / post_ms * 100:.0f} %. With one target per job a post would pay RQ's whole per-job cost "
+            "on top of its own (see the comparison run); grouping targets into jobs shares it. In production "
+            "PostgreSQL, Redis and the platform run elsewhere and only the workers' share stays on the worker "
+            "machines.",
             f"- Exactly once: the platform received {pipe['publish_requests']} publish requests for "
             f"{pipe['targets']} targets and holds {pipe['duplicated_keys']} duplicated idempotency keys; "
             f"{pipe['stuck']} targets were left in flight.",
@@ -235,7 +255,14 @@ def _notes(results: dict[str, Any]) -> list[str]:
             f"{triv:.2f} ms; the throughput ratio follows ({ph['list_closed']['rps']} vs "
             f"{ph['trivial_closed']['rps']} req/s). At 200 req/s the list alone needs about "
             f"{lst * 200 / 1000:.2f} of the {cpus} cores, which leaves queueing in the tail (p99 "
-            f"{ph['list_200rps']['p99_ms']} ms). The profile above shows the split (authentication, the "
-            "workspace check, the three queries of the list, serialisation).",
+            f"{ph['list_200rps']['p99_ms']} ms). The profile above shows the split (authentication with the "
+            "workspace check, the two queries of the list, serialisation).",
         ]
+        if "auth_closed" in ph:  # results from before this phase existed lack it
+            auth = per_req("auth_closed")
+            out.append(
+                f"- API: authentication alone (`GET /api/v1/me`, one token query and the caller's workspaces) "
+                f"costs {auth:.2f} ms of gunicorn CPU per request, {ph['auth_closed']['rps']} req/s "
+                f"({ph['auth_closed']['rps'] / max(ph['trivial_closed']['rps'], 1) * 100:.0f} % of `/healthz`)."
+            )
     return out + [""]

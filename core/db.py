@@ -8,6 +8,7 @@ connection count flat).
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,11 +16,15 @@ from typing import Any
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Database", "UTCDateTime", "utcnow"]
+__all__ = ["Base", "Database", "UTCDateTime", "utcnow", "PING_AFTER_IDLE_SECONDS"]
+
+#: a pooled connection idle for longer than this is pinged before it is used
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -63,10 +68,12 @@ class Database:
             if ":memory:" in url or url.endswith("sqlite://"):
                 raise ValueError("use a file for SQLite; in-memory databases are per connection")
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            _ping_when_idle(self.engine)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -105,6 +112,32 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _ping_when_idle(engine: Engine, after: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Check a pooled connection before use only if it sat idle for ``after``
+    seconds: a restarted server or a dropped idle connection is found and
+    replaced (the pool retries the checkout on :class:`DisconnectionError`),
+    while a busy process does not pay a round trip per checkout, as
+    ``pool_pre_ping`` would (one per transaction of the publish job).
+    A connection that breaks while busy raises :class:`OperationalError` in
+    the statement, which the callers that must not lose a write retry."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < after:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure means the connection is unusable
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
 
 
 def null_pool_engine(url: str) -> Engine:

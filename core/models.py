@@ -306,6 +306,8 @@ class PostTarget(Base):
     #: when the dispatcher should next act on it (schedule time or retry time)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: the publish job a queued target waits in (several targets share a job)
+    job_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class JobSpec:
     :param job_id: deterministic id: the same work always gets the same id.
     :param queue: :data:`PUBLISH_QUEUE` or :data:`DEFAULT_QUEUE`.
     :param timeout: seconds after which RQ stops the job (``None``: RQ default).
+    :param at_front: put it before the jobs already waiting (work handed over
+        by a job that ran out of time has waited its turn already).
     """
 
     func: str
@@ -76,6 +79,7 @@ class JobSpec:
     job_id: str
     queue: str = DEFAULT_QUEUE
     timeout: int | None = None
+    at_front: bool = False
 
 
 def resolve(path: str) -> Callable[..., Any]:
@@ -95,8 +99,11 @@ class JobQueue(ABC):
         self.enqueue_many([spec])
 
     @abstractmethod
-    def missing(self, job_ids: Iterable[str]) -> set[str]:
-        """The ids among ``job_ids`` with no job waiting or running."""
+    def missing(self, job_ids: Iterable[str], *, started_before: datetime | None = None) -> set[str]:
+        """The ids among ``job_ids`` with no job waiting or running; with
+        ``started_before``, a job that started before then counts as gone too
+        (its worker died: a live publish job hands over the targets it has not
+        started long before)."""
 
     def close(self) -> None:
         """Release connections and threads."""
@@ -143,6 +150,7 @@ class RQJobQueue(JobQueue):
                             timeout=s.timeout,
                             result_ttl=0,
                             failure_ttl=self.failure_ttl,
+                            at_front=s.at_front,
                         )
                         for s in items
                     ],
@@ -150,21 +158,25 @@ class RQJobQueue(JobQueue):
                 )
             pipe.execute()
 
-    def missing(self, job_ids: Iterable[str]) -> set[str]:
+    def missing(self, job_ids: Iterable[str], *, started_before: datetime | None = None) -> set[str]:
         from rq.job import Job
+        from rq.utils import str_to_date
 
         ids = list(job_ids)
         if not ids:
             return set()
         with self.connection.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hget(Job.key_for(job_id), "status")
-            statuses = pipe.execute()
+                pipe.hmget(Job.key_for(job_id), "status", "started_at")
+            found = pipe.execute()
         out = set()
-        for job_id, raw in zip(ids, statuses, strict=True):
-            status = raw.decode() if isinstance(raw, bytes) else raw
+        for job_id, (raw_status, raw_started) in zip(ids, found, strict=True):
+            status = raw_status.decode() if isinstance(raw_status, bytes) else raw_status
             if status is None or status in _DEAD:
                 out.add(job_id)
+            elif status == "started" and started_before is not None and raw_started:
+                if str_to_date(raw_started) < started_before:
+                    out.add(job_id)
         return out
 
     def close(self) -> None:
@@ -208,7 +220,7 @@ class InProcessJobQueue(JobQueue):
     def __init__(self, runtime: Runtime | None, threads: int = 4) -> None:
         self.runtime = runtime
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="cn-job")
-        self._live: dict[str, str] = {}  # job id -> queued | started
+        self._live: dict[str, datetime | None] = {}  # job id -> when it started (None: waiting)
         self._cond = threading.Condition()
         self._closed = False
         self.completed = 0
@@ -221,12 +233,12 @@ class InProcessJobQueue(JobQueue):
                     raise RuntimeError("the in-process job runner is stopped")
                 if spec.job_id in self._live:
                     continue  # the same work is already waiting or running
-                self._live[spec.job_id] = "queued"
+                self._live[spec.job_id] = None
             self._executor.submit(self._run, spec)
 
     def _run(self, spec: JobSpec) -> None:
         with self._cond:
-            self._live[spec.job_id] = "started"
+            self._live[spec.job_id] = datetime.now(UTC)
         ok = False
         try:
             with _bound(self.runtime):
@@ -243,9 +255,10 @@ class InProcessJobQueue(JobQueue):
                     self.failed += 1
                 self._cond.notify_all()
 
-    def missing(self, job_ids: Iterable[str]) -> set[str]:
+    def missing(self, job_ids: Iterable[str], *, started_before: datetime | None = None) -> set[str]:
         with self._cond:
-            return {j for j in job_ids if j not in self._live}
+            return {j for j in job_ids if j not in self._live or (
+                started_before is not None and (started := self._live[j]) is not None and started < started_before)}
 
     def pending(self) -> int:
         with self._cond:

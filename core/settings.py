@@ -71,6 +71,10 @@ class Settings:
     refresh_ahead_seconds: int = 600
     #: targets one dispatcher claims per round
     dispatch_batch_size: int = 500
+    #: targets one publish job takes at most (RQ's own cost per job is then
+    #: shared); a small claim is spread over several jobs instead, and a job
+    #: hands what it has not started to a new job after a few seconds
+    publish_job_targets: int = 10
     #: threads of the in-process job runner (embedded mode)
     job_threads: int = 4
     #: run the dispatcher as a thread of the app (embedded mode)
@@ -153,6 +157,7 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_REQUEUE_GRACE_SECONDS": "requeue_grace_seconds",
     "CLIENTNEST_REFRESH_AHEAD_SECONDS": "refresh_ahead_seconds",
     "CLIENTNEST_DISPATCH_BATCH_SIZE": "dispatch_batch_size",
+    "CLIENTNEST_PUBLISH_JOB_TARGETS": "publish_job_targets",
     "CLIENTNEST_JOB_THREADS": "job_threads",
     "CLIENTNEST_EMBEDDED_DISPATCHER": "embedded_dispatcher",
     "CLIENTNEST_SANDBOX": "sandbox",
@@ -222,6 +227,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
     for key, value in (overrides or {}).items():
         if key in {f.name for f in fields(Settings)}:
             values[key] = _coerce(key, value) if key != "plugin_config" else value
+    if values.get("publish_job_targets", 1) < 1:
+        raise ConfigError("setting publish_job_targets: must be 1 or more")
     if "sandbox" not in values:
         # Sandboxes are the embedded default only: a production install (a
         # database or Redis configured) never talks to a sandbox by accident.

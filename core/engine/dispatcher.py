@@ -10,11 +10,18 @@ Each round (:meth:`Dispatcher.tick`):
    conditional ``UPDATE ... WHERE status = ... AND id IN (...) RETURNING``
    (SQLite runs one writer at a time). Only the dispatcher whose statement
    changed a row gets it back, so several dispatchers never enqueue one target
-   twice. The claim is committed, then the jobs are enqueued with
-   deterministic ids (``publish-<target>-<attempts>``);
+   twice. The claimed targets are grouped into publish jobs of up to
+   ``publish_job_targets`` (RQ's own work per job, a few Redis round trips,
+   costs about as much CPU as publishing a post, so a job takes several);
+   a small claim is spread over at least :data:`SPREAD` jobs so idle workers
+   share it. Each target records its job's id (deterministic:
+   ``publish-<first target>-<its attempts>[_plus<more targets>]``) in the same
+   transaction as the claim, which is committed before the jobs are enqueued;
 3. enqueues again targets queued for longer than ``requeue_grace_seconds``
-   whose job is no longer in the queue (Redis lost its data, or the process
-   died between commit and enqueue). A conditional update of ``queued_at``
+   whose job is no longer in the queue (Redis lost its data, the process died
+   between commit and enqueue), or whose job started more than a lease ago
+   (its worker died mid-job: a live job hands over what it has not started
+   after :data:`HANDOVER_SECONDS`). A conditional update of ``queued_at``
    decides which dispatcher does it;
 4. enqueues token refreshes for accounts whose token expires within
    ``refresh_ahead_seconds``.
@@ -27,6 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,11 +50,14 @@ from ..queue import DEFAULT_QUEUE, PUBLISH_QUEUE, JobQueue, JobSpec, get_queue
 from .reconcile import expire_leases
 from .state import insert_audit_rows, refresh_post_statuses, target_event_rows
 
-__all__ = ["Dispatcher", "TickStats", "Claimed", "publish_job_id", "PUBLISH_JOB", "REFRESH_JOB"]
+__all__ = [
+    "Dispatcher", "TickStats", "Claimed", "publish_job_id", "publish_jobs", "PUBLISH_JOB", "REFRESH_JOB",
+    "SPREAD", "HANDOVER_SECONDS",
+]
 
 log = logging.getLogger(__name__)
 
-PUBLISH_JOB = "clientnest.engine.jobs.publish_target"
+PUBLISH_JOB = "clientnest.engine.jobs.publish_targets"
 REFRESH_JOB = "clientnest.engine.jobs.refresh_account_token"
 
 #: the statuses the dispatcher picks up, in the order it serves them
@@ -82,9 +93,21 @@ RETURNING id, attempts, post_id, workspace_id
 """).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def publish_job_id(target_id: int, attempts: int) -> str:
-    """The job of a target's next attempt: the same id however often it is enqueued."""
-    return f"publish-{target_id}-{attempts}"
+#: a claim too small to fill this many jobs is spread over this many
+SPREAD = 8
+#: a publish job starts no new target after this many seconds: it hands the
+#: rest to a new job at the front of the queue (a slow platform then delays a
+#: post by at most this, not by its whole job's worth of timeouts)
+HANDOVER_SECONDS = 5.0
+
+
+def publish_job_id(target_id: int, attempts: int, more: int = 0, tag: str = "") -> str:
+    """The id of a publish job, from its first target's next attempt and how
+    many targets follow it: the same work gets the same id however often it
+    is enqueued. Work enqueued again (``tag``: when and why) gets a new id, so
+    it never shares one with the lost job RQ may still be cleaning up."""
+    base = f"publish-{target_id}-{attempts}" + (f"_plus{more}" if more else "")
+    return f"{base}_{tag}" if tag else base
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,30 @@ class Claimed:
     attempts: int
     post_id: int
     workspace_id: int
+
+
+_T = PostTarget.__table__
+_SET_JOB = update(_T).where(_T.c.id == bindparam("p_id")).values(job_id=bindparam("p_job"))
+
+
+def publish_jobs(session: Any, claimed: Sequence[Claimed], settings: Any, *, tag: str = "",
+                 at_front: bool = False) -> list[JobSpec]:
+    """Group queued targets into publish jobs and record each target's job id
+    (in the caller's transaction, committed before the jobs are enqueued).
+    ``tag`` marks work enqueued again (see :func:`publish_job_id`)."""
+    if not claimed:
+        return []
+    size = max(1, min(settings.publish_job_targets, -(-len(claimed) // SPREAD)))
+    timeout = int(settings.publish_lease_seconds * 2 + 30 + HANDOVER_SECONDS)
+    specs, params = [], []
+    for i in range(0, len(claimed), size):
+        batch = claimed[i:i + size]
+        job_id = publish_job_id(batch[0].target_id, batch[0].attempts, len(batch) - 1, tag)
+        specs.append(JobSpec(PUBLISH_JOB, ([c.target_id for c in batch],), job_id, PUBLISH_QUEUE,
+                             timeout=timeout, at_front=at_front))
+        params += [{"p_id": c.target_id, "p_job": job_id} for c in batch]
+    session.execute(_SET_JOB, params)
+    return specs
 
 
 @dataclass
@@ -197,6 +244,7 @@ class Dispatcher:
         now = now or utcnow()
         limit = limit or self.batch_size
         claimed: list[Claimed] = []
+        specs: list[JobSpec] = []
         with self.rt.db.transaction() as s:
             for status in _DUE:
                 got = self.claim(s, status, now, limit - len(claimed))
@@ -209,20 +257,18 @@ class Dispatcher:
                     break
             if claimed:
                 refresh_post_statuses(s, [c.post_id for c in claimed], actor="system", now=now)
-        if claimed:
-            self._enqueue(claimed)
+                specs = publish_jobs(s, claimed, self.settings)
+        self._enqueue(specs)
         return len(claimed)
 
-    def _spec(self, target_id: int, attempts: int) -> JobSpec:
-        return JobSpec(PUBLISH_JOB, (target_id,), publish_job_id(target_id, attempts), PUBLISH_QUEUE,
-                       timeout=self.settings.publish_lease_seconds * 2 + 30)
-
-    def _enqueue(self, claimed: list[Claimed]) -> None:
+    def _enqueue(self, specs: list[JobSpec]) -> None:
+        if not specs:
+            return
         try:
-            self.queue.enqueue_many([self._spec(c.target_id, c.attempts) for c in claimed])
+            self.queue.enqueue_many(specs)
         except Exception:
             # committed as queued: enqueued again after the grace period
-            log.exception("could not enqueue %d job(s); they will be enqueued again", len(claimed))
+            log.exception("could not enqueue %d job(s); they will be enqueued again", len(specs))
 
     # -- lost jobs ----------------------------------------------------------------------
     def requeue_missing(self, now: datetime | None = None, limit: int = 1000) -> int:
@@ -233,18 +279,21 @@ class Dispatcher:
         with self.rt.db.session() as s:
             rows = s.execute(
                 select(PostTarget.id, PostTarget.attempts, PostTarget.queued_at, PostTarget.post_id,
-                       PostTarget.workspace_id)
+                       PostTarget.workspace_id, PostTarget.job_id)
                 .where(PostTarget.status == TargetStatus.QUEUED, PostTarget.queued_at <= cutoff)
                 .order_by(PostTarget.queued_at)
                 .limit(limit)
             ).all()
         if not rows:
             return 0
-        missing = self.queue.missing([publish_job_id(r.id, r.attempts) for r in rows])
-        lost = [r for r in rows if publish_job_id(r.id, r.attempts) in missing]
+        job_of = {r.id: r.job_id or publish_job_id(r.id, r.attempts) for r in rows}
+        missing = self.queue.missing(set(job_of.values()),
+                                     started_before=now - timedelta(seconds=self.settings.publish_lease_seconds))
+        lost = [r for r in rows if job_of[r.id] in missing]
         if not lost:
             return 0
         mine = []
+        specs: list[JobSpec] = []
         with self.rt.db.transaction() as s:
             for r in lost:
                 # only the dispatcher that moves queued_at re-enqueues
@@ -259,9 +308,11 @@ class Dispatcher:
             insert_audit_rows(s, target_event_rows(
                 [(r.id, r.post_id, r.workspace_id) for r in mine], TargetStatus.QUEUED, TargetStatus.QUEUED,
                 now, actor="system", reason="job missing from the queue; enqueued again"))
+            specs = publish_jobs(s, [Claimed(r.id, r.attempts, r.post_id, r.workspace_id) for r in mine],
+                                 self.settings, tag=f"requeued{now.timestamp():.0f}")
         if mine:
             log.warning("%d queued target(s) had no job; enqueued again", len(mine))
-            self._enqueue([Claimed(r.id, r.attempts, r.post_id, r.workspace_id) for r in mine])
+            self._enqueue(specs)
         return len(mine)
 
     # -- tokens ----------------------------------------------------------------------------

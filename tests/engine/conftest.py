@@ -144,10 +144,10 @@ class HoldingQueue(JobQueue):
             self.held += list(specs)
             self.enqueued += [s.job_id for s in specs]
 
-    def missing(self, job_ids: Any) -> set[str]:
+    def missing(self, job_ids: Any, *, started_before: Any = None) -> set[str]:
         ids = list(job_ids)
         waiting = {s.job_id for s in self.held}
-        return {j for j in self.inner.missing(ids) if j not in waiting}
+        return {j for j in self.inner.missing(ids, started_before=started_before) if j not in waiting}
 
     def release(self) -> int:
         specs, self.held = self.held, []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from clientnest.db import utcnow
-from clientnest.engine.dispatcher import Dispatcher, publish_job_id
+from clientnest.engine.dispatcher import SPREAD, Dispatcher, publish_job_id
 from clientnest.models import AuditEvent, PostTarget, PublishAttempt, TargetStatus
 from clientnest.queue import InProcessJobQueue
 
@@ -79,7 +80,8 @@ def test_lost_jobs_are_enqueued_again_after_the_grace_period(engine, holding):
 
         holding.release()
         r = Redis.from_url(engine.rt.settings.redis_url)
-        assert r.llen("rq:queue:clientnest-publish") == 10
+        # 10 targets spread over jobs of 2 (at least SPREAD jobs, at most publish_job_targets each)
+        assert r.llen("rq:queue:clientnest-publish") == len(holding.enqueued) == 5
         r.flushdb()  # the test Redis DB only
         r.close()
     queued = engine.statuses().get(TargetStatus.QUEUED, 0)
@@ -91,6 +93,60 @@ def test_lost_jobs_are_enqueued_again_after_the_grace_period(engine, holding):
     engine.settle()
     assert engine.statuses() == {TargetStatus.PUBLISHED: 10}
     assert engine.fake.copies() == 10 and engine.fake.stats()["duplicated_keys"] == 0
+
+
+def _targets_of(spec):
+    (ids,) = spec.args
+    return list(ids)
+
+
+def test_claims_are_grouped_into_jobs_and_each_target_records_its_job(engine, holding):
+    acct = engine.account()
+    made = engine.posts(40, acct)
+    d = Dispatcher(engine.rt, holding)
+    d.settings = replace(d.settings, publish_job_targets=4)
+    assert d.dispatch_due() == 40
+    # 40 targets: more than SPREAD jobs' worth, so full jobs of 4
+    assert [len(_targets_of(spec)) for spec in holding.held] == [4] * 10
+    every = sorted(t for spec in holding.held for t in _targets_of(spec))
+    assert every == sorted(m.target_ids[0] for m in made)
+    for spec in holding.held:
+        assert {engine.target(t).job_id for t in _targets_of(spec)} == {spec.job_id}
+    holding.release()
+    engine.settle()
+    assert engine.statuses() == {TargetStatus.PUBLISHED: 40}
+    assert engine.fake.copies() == 40 and engine.fake.stats()["duplicated_keys"] == 0
+
+
+def test_a_small_claim_is_spread_over_jobs_for_idle_workers(engine, holding):
+    acct = engine.account()
+    engine.posts(SPREAD - 1, acct)
+    Dispatcher(engine.rt, holding).dispatch_due()
+    assert [len(_targets_of(spec)) for spec in holding.held] == [1] * (SPREAD - 1)
+
+
+def test_a_job_out_of_time_hands_the_rest_to_new_jobs(engine, holding, monkeypatch):
+    """A slow platform must not hold the later targets of a job hostage: past
+    HANDOVER_SECONDS the job starts nothing new and hands the rest over."""
+    from clientnest.engine import dispatcher
+
+    monkeypatch.setattr(dispatcher, "SPREAD", 1)
+    monkeypatch.setattr(dispatcher, "HANDOVER_SECONDS", 0.0)  # out of time after the first target
+    acct = engine.account()
+    made = engine.posts(4, acct)
+    tids = [m.target_ids[0] for m in made]
+    Dispatcher(engine.rt, holding).dispatch_due()
+    (spec,) = holding.held
+    first = _targets_of(spec)[0]
+    holding.release()
+    engine.settle()
+    assert engine.statuses() == {TargetStatus.PUBLISHED: 4}
+    assert engine.fake.copies() == 4 and engine.fake.stats()["duplicated_keys"] == 0
+    assert engine.target(first).job_id == spec.job_id
+    handed = [t for t in tids if t != first]
+    assert all("_handover" in engine.target(t).job_id for t in handed)
+    for t in tids:
+        assert engine.attempts(t) == [("publish", "published")]
 
 
 def test_jobs_still_in_the_queue_are_not_enqueued_again(engine, holding):

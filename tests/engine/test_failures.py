@@ -132,3 +132,41 @@ def test_db_down_longer_than_the_retries_one_copy_after_the_lease(engine):
     assert engine.fake.copies(text="database came back") == 1
     # the first attempt's outcome was lost with the database; the lookup found the post
     assert engine.attempts(t.id) == [("publish", "abandoned"), ("reconcile", "found")]
+
+
+def test_worker_killed_mid_batch_the_rest_is_enqueued_again(engine, request, engine_process_env, monkeypatch):
+    """Three targets in one job; the worker dies during the first one's call.
+    The other two wait as ``queued`` behind a job RQ still calls "started":
+    once it has been started for longer than a lease they are enqueued again,
+    and each post goes out once."""
+    if not engine.rt.settings.redis_url:
+        pytest.skip("embedded: the killed process takes its whole queue with it (test_lost_jobs_...)")
+    from clientnest.engine import dispatcher
+
+    monkeypatch.setattr(dispatcher, "SPREAD", 1)  # three targets, one job
+    acct = engine.account()
+    engine.fake.fail("publish", "hang", delay=20)  # the first publish never takes effect
+    made = [engine.post([acct], f"batch post {i}") for i in range(3)]
+    tids = [m.target_ids[0] for m in made]
+    assert engine.dispatcher.dispatch_due() == 3
+    assert len({engine.target(t).job_id for t in tids}) == 1
+    proc = subprocess.Popen([sys.executable, "-m", "clientnest.engine.commands", "worker", "--extra-plugin",
+                             FAKE_PLUGIN], env=engine_process_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    request.addfinalizer(lambda: proc.poll() is None and proc.kill())
+    _wait(lambda: engine.fake.counts["publish"] >= 1, 60, "the worker to call the platform")
+    in_flight = [t for t in tids if engine.target(t).status == TargetStatus.PUBLISHING]
+    waiting = [t for t in tids if engine.target(t).status == TargetStatus.QUEUED]
+    assert len(in_flight) == 1 and len(waiting) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    killed_at = time.monotonic()
+    # within the lease the job still looks alive: nothing is enqueued twice
+    assert engine.dispatcher.requeue_missing() == 0
+    engine.settle(timeout=60)
+    assert engine.statuses() == {TargetStatus.PUBLISHED: 3}
+    assert all(engine.fake.copies(text=f"batch post {i}") == 1 for i in range(3))
+    assert engine.attempts(in_flight[0]) == [("publish", "abandoned"), ("reconcile", "not_found"),
+                                             ("publish", "published")]
+    for t in waiting:  # never started before: published at their first attempt
+        assert engine.attempts(t) == [("publish", "published")]
+    assert time.monotonic() - killed_at < engine.rt.settings.publish_lease_seconds + 30

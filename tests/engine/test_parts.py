@@ -146,12 +146,12 @@ def test_rq_queue_reports_missing_jobs(runtime):
 
     q = RQJobQueue(runtime.settings.redis_url)
     try:
-        q.enqueue_many([JobSpec("clientnest.engine.jobs.publish_target", (999,), "publish-999-0", "clientnest-publish")])
+        q.enqueue_many([JobSpec("clientnest.engine.jobs.publish_targets", ([999],), "publish-999-0", "clientnest-publish")])
         assert q.missing(["publish-999-0", "publish-999-1"]) == {"publish-999-1"}
         from rq.job import Job
 
         job = Job.fetch("publish-999-0", connection=q.connection, serializer=q.queues["clientnest-publish"].serializer)
-        assert job.args == [999] and job.func_name == "clientnest.engine.jobs.publish_target"
+        assert job.args == [[999]] and job.func_name == "clientnest.engine.jobs.publish_targets"
         assert q.queues["clientnest-publish"].serializer.__name__ == "JSONSerializer"
     finally:
         q.connection.flushdb()
@@ -187,3 +187,27 @@ def test_embedded_start_publishes_in_the_background(runtime, engine):
         embedded.stop()
     assert not embedded.running()
     assert engine.fake.copies(text="embedded") == 1
+
+
+_gate = threading.Event()
+
+
+def _blocked() -> None:
+    _gate.wait(10)
+
+
+def test_in_process_queue_counts_a_job_started_too_long_ago_as_missing():
+    q = InProcessJobQueue(None, threads=1)
+    try:
+        _gate.clear()
+        q.enqueue_many([JobSpec(f"{__name__}._blocked", (), "blocked-1")])
+        deadline = time.monotonic() + 5
+        while q._live.get("blocked-1") is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        now = datetime.now(UTC)
+        assert q.missing(["blocked-1", "other"]) == {"other"}
+        assert q.missing(["blocked-1"], started_before=now - timedelta(seconds=60)) == set()
+        assert q.missing(["blocked-1"], started_before=now + timedelta(seconds=1)) == {"blocked-1"}
+    finally:
+        _gate.set()
+        q.close()

@@ -142,7 +142,7 @@ class RecordingQueue(JobQueue):
         self.specs += list(specs)
         self.live |= {s.job_id for s in specs}
 
-    def missing(self, job_ids: Any) -> set[str]:
+    def missing(self, job_ids: Any, *, started_before: Any = None) -> set[str]:
         return {j for j in job_ids if j not in self.live}
 
     def lose(self) -> None:
