@@ -169,9 +169,10 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             f"Rows made with `generate_series` in {disp['seed_seconds']} s, then `VACUUM ANALYZE`. The dispatcher "
             "runs in the benchmark process against the real database and Redis (no workers), round after round "
             "until nothing is due; each round claims, writes one audit event per target, refreshes the posts' "
-            "status and enqueues the jobs in one Redis pipeline.",
+            "status, records each target's job (jobs of up to 10 targets) and enqueues the jobs in one Redis "
+            "pipeline.",
             "",
-            "| batch size | rounds | seconds | targets/s | claim SQL (s) | audit + post status (s) | Redis enqueue (s) "
+            "| batch size | rounds | seconds | targets/s | claim SQL (s) | audit, post status, job ids (s) | Redis enqueue (s) "
             "| queued in DB | jobs in Redis |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 
 from ..db import utcnow
-from ..errors import TransientError
+from ..errors import ClientNestError, TransientError
 from ..models import PostTarget, TargetStatus
 from ..queue import get_queue, job_runtime
 
@@ -48,7 +48,9 @@ def publish_targets(target_ids: Sequence[int]) -> dict[str, int]:
             break
         try:
             outcomes[publish(rt, target_id)] += 1
-        except Exception as exc:  # logged by publish(); the others still go out
+        except Exception as exc:  # the others still go out
+            if not isinstance(exc, ClientNestError):  # publish() logs its own errors
+                log.exception("target %s: publish job failed", target_id)
             outcomes["error"] += 1
             first_error = first_error or exc
     if first_error is not None:
