@@ -14,6 +14,7 @@ from clientnest.settings import load_settings
 
 from . import db_session
 from .extensions import api
+from .json_provider import FastJSONProvider
 
 __all__ = ["create_app", "BLUEPRINTS"]
 
@@ -40,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
     """Build the app. ``test_config`` overrides settings (see :mod:`clientnest.settings`)
     and Flask config keys alike; ``runtime`` injects a ready runtime (tests)."""
     app = Flask("clientnest")
+    app.json = FastJSONProvider(app)
     cfg = dict(test_config or {})
     if runtime is None:
         runtime = build_runtime(load_settings(cfg))

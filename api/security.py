@@ -4,31 +4,103 @@ Roles, lowest to highest: viewer < editor < admin < owner. A route names the
 lowest role it needs. A non-member gets 404 for every workspace route (the
 workspace's existence is not revealed); a member below the role gets 403.
 The matrix is documented in docs/roles.md.
+
+Every request checks its token against the database (revoking a token or
+reaching its expiry takes effect on the next request): one Core query that
+also brings the caller's membership of the URL's workspace (``<int:wid>``),
+read into plain read-only rows, not ORM entities. A route that changes the
+workspace loads the entity itself.
 """
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
 
 from flask import g, request
 from flask_smorest import abort
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select, update
 
 from clientnest.crypto import hash_token
 from clientnest.db import utcnow
 from clientnest.models import ApiToken, Membership, Role, User, Workspace
 
-from .db_session import session
+from .db_session import connection
 
-__all__ = ["auth_required", "current_user", "workspace_access", "ROLE_RANK", "role_at_least"]
+__all__ = [
+    "auth_required", "current_user", "workspace_access", "ROLE_RANK", "role_at_least",
+    "Caller", "CallerToken", "WorkspaceRow", "MembershipRow",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2, Role.OWNER: 3}
 # last_used_at is written at most this often per token, so reads stay reads
 _LAST_USED_GRANULARITY = timedelta(seconds=60)
+
+
+class CallerToken(NamedTuple):
+    """``g.token``: the API token of the request."""
+
+    id: int
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class Caller(NamedTuple):
+    """``g.user`` and :func:`current_user`: the signed-in user (every
+    column of :class:`User` but the password hash)."""
+
+    id: int
+    email: str
+    name: str
+    created_at: datetime
+
+
+class WorkspaceRow(NamedTuple):
+    """``g.workspace``: every column of the request's :class:`Workspace`."""
+
+    id: int
+    name: str
+    timezone: str
+    ai_budget_usd: Decimal
+    brand_voice: str
+    reply_rules: list[str]
+    created_at: datetime
+    reply_mode: str
+
+
+class MembershipRow(NamedTuple):
+    """``g.membership``: every column of the caller's :class:`Membership`."""
+
+    id: int
+    workspace_id: int
+    user_id: int
+    role: str
+    created_at: datetime
+
+
+def _columns(model: type, row: type[tuple[Any, ...]]) -> list[Any]:
+    return [getattr(model, name) for name in row._fields]  # type: ignore[attr-defined]
+
+
+_USER_AT = len(CallerToken._fields)
+_WORKSPACE_AT = _USER_AT + len(Caller._fields)
+_MEMBERSHIP_AT = _WORKSPACE_AT + len(WorkspaceRow._fields)
+
+_AUTH = (
+    select(*_columns(ApiToken, CallerToken), *_columns(User, Caller))
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+_AUTH_IN_WORKSPACE = (
+    _AUTH.add_columns(*_columns(Workspace, WorkspaceRow), *_columns(Membership, MembershipRow))
+    .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.workspace_id == bindparam("wid")))
+    .outerjoin(Workspace, Workspace.id == Membership.workspace_id)
+)
+_TOUCH = update(ApiToken).where(ApiToken.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
 def role_at_least(role: str, minimum: Role) -> bool:
@@ -39,38 +111,42 @@ def _unauthorized(message: str) -> None:
     abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="clientnest"'})
 
 
-def _authenticate(wid: int | None = None) -> tuple[User, Workspace | None, Membership | None]:
-    """Check the bearer token. With ``wid``, the caller's membership of that
-    workspace comes back from the same query (one round trip per request)."""
+def _authenticate() -> None:
+    """Check the bearer token; set ``g.user`` and ``g.token``. On a workspace
+    route the caller's membership of the URL's workspace comes back from the
+    same query (one round trip per request) and waits in ``g`` for
+    :func:`workspace_access`."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    s = session()
-    q = (
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(token.strip()))
-    )
-    if wid is not None:
-        q = (
-            q.add_columns(Workspace, Membership)
-            .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.workspace_id == wid))
-            .outerjoin(Workspace, Workspace.id == Membership.workspace_id)
-        )
-    row = s.execute(q).first()
+    wid = (request.view_args or {}).get("wid")
+    conn = connection()
+    if wid is None:
+        row = conn.execute(_AUTH, {"token_hash": hash_token(token)}).first()
+    else:
+        row = conn.execute(_AUTH_IN_WORKSPACE, {"token_hash": hash_token(token), "wid": wid}).first()
     if row is None:
         _unauthorized("invalid or revoked token")
-    tok, user = row[0], row[1]
+    tok = CallerToken._make(row[:_USER_AT])
     now = utcnow()
     if tok.expires_at is not None and tok.expires_at <= now:
         _unauthorized("token expired")
     if tok.last_used_at is None or now - tok.last_used_at > _LAST_USED_GRANULARITY:
-        tok.last_used_at = now
-        s.commit()
-    g.user, g.token = user, tok
-    if wid is None:
-        return user, None, None
-    return user, row[2], row[3]
+        conn.execute(_TOUCH, {"token_id": tok.id, "now": now})
+        conn.commit()
+    g.user, g.token = Caller._make(row[_USER_AT:_WORKSPACE_AT]), tok
+    if wid is not None:
+        g.member_of = _member_of(row)
+
+
+def _member_of(row: Any) -> tuple[WorkspaceRow, MembershipRow] | None:
+    """The workspace and membership columns of an authentication row; ``None``
+    for a non-member (or a workspace that does not exist)."""
+    if row[_MEMBERSHIP_AT] is None:
+        return None
+    return WorkspaceRow._make(row[_WORKSPACE_AT:_MEMBERSHIP_AT]), MembershipRow._make(row[_MEMBERSHIP_AT:])
 
 
 def auth_required(fn: F) -> F:
@@ -83,27 +159,21 @@ def auth_required(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def current_user() -> User:
-    user = g.get("user")
-    if user is None:
-        user = _authenticate()[0]
-    return user
+def current_user() -> Caller:
+    if g.get("user") is None:
+        _authenticate()
+    return g.user
 
 
-def workspace_access(wid: int, minimum: Role = Role.VIEWER) -> tuple[Workspace, Membership]:
-    """The workspace and the caller's membership, or 404 / 403."""
-    user = g.get("user")
-    if user is None:
-        _, ws, membership = _authenticate(wid)
-    else:
-        row = session().execute(
-            select(Workspace, Membership)
-            .join(Membership, Membership.workspace_id == Workspace.id)
-            .where(Workspace.id == wid, Membership.user_id == user.id)
-        ).first()
-        ws, membership = row if row is not None else (None, None)
-    if ws is None or membership is None:
-        abort(404, message=f"workspace {wid} not found")
+def workspace_access(minimum: Role = Role.VIEWER) -> tuple[WorkspaceRow, MembershipRow]:
+    """The URL's workspace (``<int:wid>``) and the caller's membership, or
+    401 / 404 / 403; also in ``g.workspace`` and ``g.membership``."""
+    if g.get("user") is None:
+        _authenticate()
+    access = g.member_of  # set by _authenticate on every route with <int:wid>
+    if access is None:
+        abort(404, message=f"workspace {request.view_args['wid']} not found")  # type: ignore[index]
+    ws, membership = access
     if not role_at_least(membership.role, minimum):
         abort(403, message=f"this needs the {minimum.value} role or higher; you are {membership.role}")
     g.workspace, g.membership = ws, membership

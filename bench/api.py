@@ -3,6 +3,7 @@
 Authenticated ``GET .../posts?limit=50`` and ``POST .../posts`` beside the
 trivial ``GET /healthz`` of the same server in the same run: maximum
 throughput (closed loop) and latency at a fixed 200 requests per second.
+``GET /api/v1/me`` (closed loop) shows what authentication alone costs.
 """
 from __future__ import annotations
 
@@ -118,12 +119,14 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
             body = json.dumps({"text": "API bench post {n}", "account_ids": [aid],
                                "scheduled_at": later.isoformat()})
             warm = min(3.0, seconds)
-            for path, method, b in ((list_path, "GET", None), (posts_path, "POST", body), ("/healthz", "GET", None)):
+            for path, method, b in ((list_path, "GET", None), (posts_path, "POST", body), ("/healthz", "GET", None),
+                                    ("/api/v1/me", "GET", None)):
                 _load(env, url, path, seconds=warm, token=token, method=method, body=b)
             workers = with_children(proc.pid)
             phases: dict[str, Any] = {}
             for name, kw in {
                 "trivial_closed": {"path": "/healthz"},
+                "auth_closed": {"path": "/api/v1/me", "token": token},
                 "list_closed": {"path": list_path, "token": token},
                 "create_closed": {"path": posts_path, "token": token, "method": "POST", "body": body},
                 "trivial_200rps": {"path": "/healthz", "mode": "rate"},

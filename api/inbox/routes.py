@@ -16,7 +16,7 @@ from flask_smorest import Blueprint, abort
 from werkzeug.exceptions import HTTPException
 
 from clientnest import errors
-from clientnest.models import Role
+from clientnest.models import Role, Workspace
 from clientnest.services import metrics as metrics_svc
 from clientnest.services import replies as svc
 
@@ -212,5 +212,6 @@ def get_reply_policy(wid: int) -> Any:
 @blp.alt_response(403, response="FORBIDDEN", description="needs the admin role")
 def put_reply_policy(data: dict[str, Any], wid: int) -> Any:
     """Set the reply policy: off, draft or auto_positive (admin or owner)."""
-    ws = svc.set_reply_mode(session(), g.workspace, current_user(), data["reply_mode"])
+    s = session()
+    ws = svc.set_reply_mode(s, s.get_one(Workspace, wid), current_user(), data["reply_mode"])
     return _policy(ws)

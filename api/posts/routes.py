@@ -19,7 +19,7 @@ from clientnest.services import posts as svc
 from clientnest.services import slots as slot_svc
 from clientnest.services.post_status import SETTLED
 
-from ..db_session import runtime, session
+from ..db_session import connection, runtime, session
 from ..security import auth_required, current_user, workspace_access
 from ..workspaces.access import workspace_role
 from .schemas import (
@@ -128,7 +128,7 @@ def create_post(data: dict[str, Any], wid: int) -> Any:
 
 @blp.route(_POSTS, methods=["GET"])
 @workspace_role(Role.VIEWER)
-@blp.arguments(PostListArgsSchema, location="query")
+@blp.arguments(PostListArgsSchema(), location="query")  # an instance: webargs would build one per request
 @blp.response(200, PostPageSchema)
 @auth_required
 def list_posts(args: dict[str, Any], wid: int) -> Any:
@@ -139,7 +139,7 @@ def list_posts(args: dict[str, Any], wid: int) -> Any:
     (the `next_cursor` of the previous page).
     """
     posts, next_id = svc.list_posts(
-        session(), wid,
+        connection(), wid,
         statuses=args.get("status") or (),
         account_id=args.get("account_id"),
         start=args.get("from_"),
@@ -157,7 +157,7 @@ def list_posts(args: dict[str, Any], wid: int) -> Any:
 def get_post(wid: int, pid: int) -> Any:
     """A post with its targets: status, attempts (with times and errors), next
     retry time, external id and URL (viewer or higher)."""
-    workspace_access(wid, Role.VIEWER)
+    workspace_access(Role.VIEWER)
     try:
         return _json(_detail(wid, pid))
     except svc.PostNotFound as exc:
@@ -188,7 +188,7 @@ def update_post(data: dict[str, Any], wid: int, pid: int) -> Any:
 def delete_post(wid: int, pid: int) -> Any:
     """Delete a post that is not on (or on its way to) any platform (editor
     or higher). Published posts must be deleted on the platform."""
-    workspace_access(wid, Role.EDITOR)
+    workspace_access(Role.EDITOR)
     user = current_user()
     _run(lambda: svc.delete_post(session(), wid, user.id, pid))
     return Response(status=204)
@@ -202,7 +202,7 @@ def delete_post(wid: int, pid: int) -> Any:
 def publish_post(wid: int, pid: int) -> Any:
     """Publish now: every draft or scheduled target becomes due at once
     (editor or higher). Held targets keep waiting for their account."""
-    ws, _ = workspace_access(wid, Role.EDITOR)
+    ws, _ = workspace_access(Role.EDITOR)
     user = current_user()
     _run(lambda: svc.publish_post(session(), runtime().plugins, ws, user.id, pid))
     return _json(_detail(wid, pid))
@@ -216,7 +216,7 @@ def cancel_post(wid: int, pid: int) -> Any:
     """Cancel every target that has not started (draft, scheduled, queued,
     held); targets in flight or settled are left alone and listed in
     `skipped` (editor or higher)."""
-    workspace_access(wid, Role.EDITOR)
+    workspace_access(Role.EDITOR)
     user = current_user()
     _, skipped = _run(lambda: svc.cancel_post(session(), wid, user.id, pid))
     body = _detail(wid, pid)
@@ -263,7 +263,7 @@ def _slots_json(acc: SocialAccount, tz_name: str) -> dict[str, Any]:
 def get_slots(wid: int, aid: int) -> Any:
     """The account's weekly posting slots, wall-clock times in the workspace
     time zone (viewer or higher)."""
-    ws, _ = workspace_access(wid, Role.VIEWER)
+    ws, _ = workspace_access(Role.VIEWER)
     return _json(_slots_json(_account(wid, aid), ws.timezone))
 
 

@@ -7,13 +7,15 @@ two cannot drift apart.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from clientnest.models import PostStatus, PostTarget, PublishAttempt, TargetStatus
+from clientnest.models import PostStatus, PublishAttempt, TargetStatus
+from clientnest.services.posts import POST_FIELDS, TARGET_FIELDS
 
 __all__ = [
     "MAX_TEXT",
@@ -29,6 +31,8 @@ __all__ = [
     "post_json",
     "iso",
 ]
+
+_N_POST_FIELDS = len(POST_FIELDS)
 
 #: far above every platform's limit (Facebook: 63,206); stops abuse, not posts
 MAX_TEXT = 100_000
@@ -239,6 +243,10 @@ class SlotsResponseSchema(SlotsSchema):
 
 # -- serialisation ---------------------------------------------------------------
 
+_post_values = operator.attrgetter(*POST_FIELDS)
+_target_values = operator.attrgetter(*TARGET_FIELDS)
+
+
 def _attempt_json(a: PublishAttempt) -> dict[str, Any]:
     return {
         "number": a.number,
@@ -250,59 +258,74 @@ def _attempt_json(a: PublishAttempt) -> dict[str, Any]:
     }
 
 
-def _target_json(t: PostTarget | Any, post_text: str, detail: bool) -> dict[str, Any]:
-    out = {
-        "id": t.id,
-        "account_id": t.account_id,
-        "platform": t.platform,
-        "status": t.status,
-        "text": post_text if t.text_override is None else t.text_override,
-        "text_override": t.text_override,
-        "scheduled_at": iso(t.scheduled_at),
-        "next_attempt_at": iso(t.next_attempt_at),
-        "attempts": t.attempts or 0,
-        "external_id": t.external_id,
-        "external_url": t.external_url,
-        "published_at": iso(t.published_at),
-        "last_error": t.last_error,
-        "updated_at": iso(t.updated_at),
-    }
-    if detail:
-        out["attempt_log"] = [_attempt_json(a) for a in t.attempt_log]
-    return out
+def _targets_json(targets: Iterable[Sequence[Any]], post_text: str) -> list[dict[str, Any]]:
+    """Targets from the values of :data:`TARGET_FIELDS`, in that order."""
+    return [
+        {
+            "id": tid,
+            "account_id": account_id,
+            "platform": platform,
+            "status": status,
+            "text": post_text if override is None else override,
+            "text_override": override,
+            "scheduled_at": iso(scheduled_at),
+            "next_attempt_at": iso(next_attempt_at),
+            "attempts": attempts or 0,
+            "external_id": external_id,
+            "external_url": external_url,
+            "published_at": iso(published_at),
+            "last_error": last_error,
+            "updated_at": iso(updated_at),
+        }
+        for (tid, account_id, platform, status, override, scheduled_at, next_attempt_at, attempts,
+             external_id, external_url, published_at, last_error, updated_at, _post_id) in targets
+    ]
 
 
 def post_json(
     post: Any,
     *,
-    targets: Sequence[Any] | None = None,
+    targets: Sequence[Sequence[Any]] | None = None,
     media_ids: Sequence[int] | None = None,
     detail: bool = False,
 ) -> dict[str, Any]:
     """The API's view of a post.
 
     ``post`` is a :class:`Post` (its ``targets`` and ``media_links`` loaded)
-    or, for lists, a row with the same attribute names, with ``targets`` and
-    ``media_ids`` given. ``detail`` adds each target's attempt log (load
+    or, for lists, a row of the :data:`POST_FIELDS` values in order (more
+    may follow), with ``targets`` (rows of :data:`TARGET_FIELDS` values) and
+    ``media_ids`` given. A :class:`Post` is read into the same values first,
+    so both come out alike. ``detail`` adds each target's attempt log (load
     ``PostTarget.attempt_log`` eagerly first).
     """
+    logs = None
     if targets is None:
-        targets = post.targets
-    if media_ids is None:
-        media_ids = [m.media_id for m in post.media_links]
-    text = post.text or ""
+        entity = post
+        post = _post_values(entity)
+        targets = [_target_values(t) for t in entity.targets]
+        media_ids = [m.media_id for m in entity.media_links]
+        if detail:
+            logs = [[_attempt_json(a) for a in t.attempt_log] for t in entity.targets]
+    pid, workspace_id, status, text, link, thread, first_comment, scheduled_at, created_by, created_at, updated_at = (
+        post[:_N_POST_FIELDS]
+    )
+    text = text or ""
+    targets_out = _targets_json(targets, text)
+    if logs is not None:
+        for out, log in zip(targets_out, logs, strict=True):
+            out["attempt_log"] = log
     return {
-        "id": post.id,
-        "workspace_id": post.workspace_id,
-        "status": post.status,
+        "id": pid,
+        "workspace_id": workspace_id,
+        "status": status,
         "text": text,
-        "link": post.link,
-        "thread": list(post.thread or []),
-        "first_comment": post.first_comment,
-        "media_ids": list(media_ids),
-        "scheduled_at": iso(post.scheduled_at),
-        "created_by": post.created_by,
-        "created_at": iso(post.created_at),
-        "updated_at": iso(post.updated_at),
-        "targets": [_target_json(t, text, detail) for t in targets],
+        "link": link,
+        "thread": list(thread or []),
+        "first_comment": first_comment,
+        "media_ids": list(media_ids or []),
+        "scheduled_at": iso(scheduled_at),
+        "created_by": created_by,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "targets": targets_out,
     }

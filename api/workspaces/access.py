@@ -25,7 +25,7 @@ def workspace_role(minimum: Role) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            workspace_access(kwargs["wid"], minimum)
+            workspace_access(minimum)
             return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

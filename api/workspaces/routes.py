@@ -10,7 +10,7 @@ from typing import Any
 from flask import g
 from flask_smorest import Blueprint
 
-from clientnest.models import Role
+from clientnest.models import Role, Workspace
 from clientnest.services import identity
 
 from ..db_session import session
@@ -58,5 +58,6 @@ def get_workspace(wid: int) -> Any:
 @blp.alt_response(404, response="NOT_FOUND", description="no such workspace, or you are not a member")
 def update_workspace(data: dict[str, Any], wid: int) -> Any:
     """Change name, time zone, brand voice, reply rules or AI budget (admin or owner)."""
-    ws = identity.update_workspace(session(), g.workspace, current_user(), data)
+    s = session()
+    ws = identity.update_workspace(s, s.get_one(Workspace, wid), current_user(), data)
     return workspace_out(ws, g.membership.role)

@@ -22,6 +22,7 @@ layer turns them into responses.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import Select, bindparam, delete, exists, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -69,6 +71,8 @@ __all__ = [
     "get_post",
     "list_posts",
     "PostListing",
+    "POST_FIELDS",
+    "TARGET_FIELDS",
     "request_hash",
     "IdempotentReplay",
     "find_idempotent",
@@ -747,33 +751,65 @@ def delete_post(session: Session, workspace_id: int, user_id: int, post_id: int)
 
 # -- list ------------------------------------------------------------------------
 
+#: a post's fields as the API shows them, in the order of a list row
+POST_FIELDS = (
+    "id", "workspace_id", "status", "text", "link", "thread", "first_comment",
+    "scheduled_at", "created_by", "created_at", "updated_at",
+)
+#: a target's fields as the API shows them (then its post id), in the order of a list row
+TARGET_FIELDS = (
+    "id", "account_id", "platform", "status", "text_override", "scheduled_at", "next_attempt_at",
+    "attempts", "external_id", "external_url", "published_at", "last_error", "updated_at", "post_id",
+)
+
+
 @dataclass
 class PostListing:
-    """One post of a list page, as plain rows (attribute access like the
-    models): building ORM objects costs more than the whole query here."""
+    """One post of a list page as plain rows: ``post`` holds the values of
+    :data:`POST_FIELDS` (then ``has_media``), each target those of
+    :data:`TARGET_FIELDS`. Building ORM objects costs more than the whole
+    query here."""
 
     post: Any
     targets: list[Any] = field(default_factory=list)
     media_ids: list[int] = field(default_factory=list)
 
 
-_POST_COLS = tuple(
-    getattr(Post, c) for c in (
-        "id", "workspace_id", "status", "text", "link", "thread", "first_comment",
-        "scheduled_at", "created_by", "created_at", "updated_at",
+_POST_COLS = tuple(getattr(Post, c) for c in POST_FIELDS)
+_TARGET_COLS = tuple(getattr(PostTarget, c) for c in TARGET_FIELDS)
+
+
+@functools.cache
+def _list_statements(statuses: bool, account: bool, start: bool, end: bool, cursor: bool) -> tuple[Select, Select]:
+    """The posts and the targets statements of a list page with these filters,
+    built once per combination: values come as bound parameters, so each
+    request reuses the compiled SQL and its result metadata."""
+    page = select(Post.id).where(Post.workspace_id == bindparam("workspace_id"))
+    if statuses:
+        page = page.where(Post.status.in_(bindparam("statuses", expanding=True)))
+    if account:
+        page = page.where(Post.id.in_(
+            select(PostTarget.post_id).where(
+                PostTarget.account_id == bindparam("account_id"),
+                PostTarget.workspace_id == bindparam("workspace_id"),
+            )
+        ))
+    if start:
+        page = page.where(Post.scheduled_at >= bindparam("start"))
+    if end:
+        page = page.where(Post.scheduled_at < bindparam("end"))
+    if cursor:
+        page = page.where(Post.id < bindparam("before_id"))
+    page = page.order_by(Post.id.desc()).limit(bindparam("rows"))
+    has_media = exists().where(PostMedia.post_id == Post.id).label("has_media")
+    return (
+        page.with_only_columns(*_POST_COLS, has_media),
+        select(*_TARGET_COLS).where(PostTarget.post_id.in_(page)).order_by(PostTarget.id),
     )
-)
-_TARGET_COLS = tuple(
-    getattr(PostTarget, c) for c in (
-        "post_id", "id", "account_id", "platform", "status", "text_override", "scheduled_at",
-        "next_attempt_at", "attempts", "external_id", "external_url", "published_at",
-        "last_error", "updated_at",
-    )
-)
 
 
 def list_posts(
-    session: Session,
+    conn: Connection,
     workspace_id: int,
     *,
     statuses: Sequence[str] = (),
@@ -786,46 +822,37 @@ def list_posts(
     """One page of the workspace's posts, newest first (by id).
 
     Filters: post ``statuses``; posts with a target on ``account_id``;
-    ``start <= scheduled_at < end``. ``before_id`` is the cursor. Three
-    queries in all, whatever the page size: the posts (by the
-    ``(workspace_id, id)`` index), then their targets, then their media ids.
+    ``start <= scheduled_at < end``. ``before_id`` is the cursor. Core
+    statements on ``conn`` (rows, no ORM objects), two whatever the page
+    size: the posts (by the ``(workspace_id, id)`` index), then the targets
+    of the same page (the page query as a subquery); a third for media ids
+    only when a post of the page has media.
 
     :returns: the page and the cursor of the next one (``None`` at the end).
     """
-    has_media = exists().where(PostMedia.post_id == Post.id).label("has_media")
-    q = select(*_POST_COLS, has_media).where(Post.workspace_id == workspace_id)
-    if statuses:
-        q = q.where(Post.status.in_(list(statuses)))
-    if account_id is not None:
-        q = q.where(Post.id.in_(
-            select(PostTarget.post_id).where(
-                PostTarget.account_id == account_id, PostTarget.workspace_id == workspace_id
-            )
-        ))
-    if start is not None:
-        q = q.where(Post.scheduled_at >= start)
-    if end is not None:
-        q = q.where(Post.scheduled_at < end)
-    if before_id is not None:
-        q = q.where(Post.id < before_id)
-    rows = session.execute(q.order_by(Post.id.desc()).limit(limit + 1)).all()
+    posts_q, targets_q = _list_statements(
+        bool(statuses), account_id is not None, start is not None, end is not None, before_id is not None,
+    )
+    params = {
+        "workspace_id": workspace_id, "statuses": list(statuses), "account_id": account_id,
+        "start": start, "end": end, "before_id": before_id, "rows": limit + 1,
+    }
+    rows = conn.execute(posts_q, params).all()
     more = len(rows) > limit
-    page = [PostListing(r) for r in rows[:limit]]
-    if page:
-        by_id = {p.post.id: p for p in page}
-        ids = list(by_id)
-        for t in session.execute(
-            select(*_TARGET_COLS).where(PostTarget.post_id.in_(ids)).order_by(PostTarget.id)
-        ):
-            by_id[t.post_id].targets.append(t)
-        with_media = [p.post.id for p in page if p.post.has_media]
+    listing = [PostListing(r) for r in rows[:limit]]
+    if listing:
+        by_id = {p.post.id: p for p in listing}
+        for t in conn.execute(targets_q, params).all():
+            if t.post_id in by_id:  # not the extra post that only tells whether there is a next page
+                by_id[t.post_id].targets.append(t)
+        with_media = [p.post.id for p in listing if p.post.has_media]
         if with_media:  # most pages have no media: skip the round trip
-            for pid, mid in session.execute(
+            for pid, mid in conn.execute(
                 select(PostMedia.post_id, PostMedia.media_id)
                 .where(PostMedia.post_id.in_(with_media)).order_by(PostMedia.post_id, PostMedia.position)
             ):
                 by_id[pid].media_ids.append(mid)
-    return page, (page[-1].post.id if more and page else None)
+    return listing, (listing[-1].post.id if more and listing else None)
 
 
 # -- idempotency -----------------------------------------------------------------

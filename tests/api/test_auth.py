@@ -209,6 +209,41 @@ def test_expired_token_is_refused(client: Any, register: Any, runtime: Any) -> N
     assert "expired" in r.get_json()["message"]
 
 
+def test_expired_or_revoked_token_is_refused_on_a_workspace_route_at_once(client: Any, register: Any, runtime: Any) -> None:
+    member = register()
+    body = _new_token(client, member, expires_in_days=1).get_json()
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    posts = f"/api/v1/workspaces/{member.workspace_id}/posts"
+    assert client.get(posts, headers=headers).status_code == 200
+    with runtime.db.transaction() as s:
+        s.get(ApiToken, body["id"]).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    r = client.get(posts, headers=headers)
+    assert r.status_code == 401 and "expired" in r.get_json()["message"]
+    assert client.get(posts, headers=member.headers).status_code == 200
+    tid = client.get("/api/v1/auth/tokens", headers=member.headers).get_json()[0]["id"]
+    assert client.delete(f"/api/v1/auth/tokens/{tid}", headers=member.headers).status_code == 204
+    r = client.get(posts, headers=member.headers)
+    assert r.status_code == 401 and r.get_json()["message"] == "invalid or revoked token"
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(client: Any, register: Any, runtime: Any) -> None:
+    member = register()
+    body = _new_token(client, member).get_json()
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    with _session(runtime) as s:
+        first = s.get(ApiToken, body["id"]).last_used_at
+    assert client.get(f"/api/v1/workspaces/{member.workspace_id}", headers=headers).status_code == 200
+    with _session(runtime) as s:
+        assert s.get(ApiToken, body["id"]).last_used_at == first
+    with runtime.db.transaction() as s:
+        s.get(ApiToken, body["id"]).last_used_at = first - timedelta(seconds=61)
+    before = datetime.now(UTC)
+    assert client.get(f"/api/v1/workspaces/{member.workspace_id}", headers=headers).status_code == 200
+    with _session(runtime) as s:
+        assert s.get(ApiToken, body["id"]).last_used_at >= before - timedelta(seconds=1)
+
+
 def test_list_tokens_never_shows_token_or_hash(client: Any, register: Any, runtime: Any) -> None:
     member = register()
     second = _new_token(client, member, label="second").get_json()
@@ -469,3 +504,18 @@ def test_api_rate_limit_on_redis(client: Any, runtime: Any, register: Any) -> No
     runtime.extras["ratelimit"] = RateLimiter(2, 60, redis_url=REDIS_URL or "", prefix=f"cn-test-rl-{uuid.uuid4().hex}:")
     body = {"email": member.email, "password": "wrong password", "label": "x"}
     assert [client.post("/api/v1/auth/tokens", json=body).status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_request_rows_carry_every_column_of_their_models() -> None:
+    """``g.user``, ``g.workspace``, ``g.membership`` are plain rows read by one
+    query; a column added to a model must reach them (the password hash never)."""
+    from clientnest.api.security import Caller, CallerToken, MembershipRow, WorkspaceRow
+    from clientnest.models import Membership, User, Workspace
+
+    def columns(model: Any) -> set[str]:
+        return {c.key for c in model.__mapper__.column_attrs}
+
+    assert set(Caller._fields) == columns(User) - {"password_hash"}
+    assert set(WorkspaceRow._fields) == columns(Workspace)
+    assert set(MembershipRow._fields) == columns(Membership)
+    assert set(CallerToken._fields) <= columns(ApiToken)

@@ -567,6 +567,45 @@ def test_list_filters(client: Any, runtime: Any, env: Env) -> None:
     assert ids(f"from={enc(t1)}&to={enc(t2 + timedelta(seconds=1))}&account_id={env.li}") == [p2]
 
 
+def test_list_items_are_the_detail_without_attempt_logs(client: Any, runtime: Any, env: Env) -> None:
+    full = ok(create(
+        client, env, account_ids=[env.fb, env.li], media_ids=[env.png, env.jpeg], text="Hé 🚀",
+        overrides={str(env.li): {"text": "on LinkedIn"}}, link="https://example.com/a",
+        scheduled_at=(now() + timedelta(days=2)).isoformat(),
+    ), 201)["id"]
+    with runtime.db.transaction() as s:  # no platform here takes threads; the list shows them all the same
+        s.execute(update(Post).where(Post.id == full).values(thread=["two", "three"], first_comment="first!"))
+    bare = ok(create(client, env), 201)["id"]
+    set_targets(runtime, full, account_id=env.fb, status="failed", attempts=3,
+                last_error={"class": "PermanentError", "message": "nope"})
+    items = {p["id"]: p for p in ok(client.get(env.url, headers=env.h))["items"]}
+    for pid in (full, bare):
+        detail = ok(client.get(env.post_url(pid), headers=env.h))
+        for t in detail["targets"]:
+            del t["attempt_log"]
+        assert items[pid] == detail
+    assert items[full]["media_ids"] == [env.png, env.jpeg]
+    assert [t["text"] for t in items[full]["targets"]] == ["Hé 🚀", "on LinkedIn"]
+
+
+def test_list_pages_through_a_filtered_list(client: Any, env: Env) -> None:
+    later = (now() + timedelta(days=1)).isoformat()
+    scheduled = [ok(create(client, env, scheduled_at=later, text=f"s{i}"), 201)["id"] for i in range(5)]
+    for i in range(3):
+        ok(create(client, env, text=f"d{i}"), 201)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        q = f"{env.url}?limit=2&status=scheduled&account_id={env.fb}" + (f"&cursor={cursor}" if cursor else "")
+        page = ok(client.get(q, headers=env.h))
+        assert all(len(p["targets"]) == 1 for p in page["items"])
+        seen += [p["id"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(scheduled, reverse=True)
+
+
 def test_list_runs_a_fixed_number_of_queries(client: Any, runtime: Any, env: Env) -> None:
     statements: list[str] = []
 
