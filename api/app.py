@@ -15,6 +15,7 @@ from clientnest.settings import load_settings
 from . import db_session
 from .extensions import api
 from .json_provider import FastJSONProvider
+from .posts.list_cache import forget_after_write
 
 __all__ = ["create_app", "BLUEPRINTS"]
 
@@ -74,6 +75,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
 
     api.init_app(app)
     db_session.init_app(app)
+    forget_after_write(app)
 
     @app.get("/api/docs/static/<path:filename>")
     def swagger_static(filename: str) -> Any:

@@ -71,6 +71,8 @@ class Settings:
     refresh_ahead_seconds: int = 600
     #: targets one dispatcher claims per round
     dispatch_batch_size: int = 500
+    #: how long a page of the posts list may be served again (0: never)
+    posts_list_cache_seconds: float = 1.0
     #: targets one publish job takes at most (RQ's own cost per job is then
     #: shared); a small claim is spread over several jobs instead, and a job
     #: hands what it has not started to a new job after a few seconds
@@ -158,6 +160,7 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_REFRESH_AHEAD_SECONDS": "refresh_ahead_seconds",
     "CLIENTNEST_DISPATCH_BATCH_SIZE": "dispatch_batch_size",
     "CLIENTNEST_PUBLISH_JOB_TARGETS": "publish_job_targets",
+    "CLIENTNEST_POSTS_LIST_CACHE_SECONDS": "posts_list_cache_seconds",
     "CLIENTNEST_JOB_THREADS": "job_threads",
     "CLIENTNEST_EMBEDDED_DISPATCHER": "embedded_dispatcher",
     "CLIENTNEST_SANDBOX": "sandbox",

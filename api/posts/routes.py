@@ -22,6 +22,7 @@ from clientnest.services.post_status import SETTLED
 from ..db_session import connection, runtime, session
 from ..security import auth_required, current_user, workspace_access
 from ..workspaces.access import workspace_role
+from .list_cache import cached_page
 from .schemas import (
     CancelResultSchema,
     PostCreateSchema,
@@ -128,6 +129,7 @@ def create_post(data: dict[str, Any], wid: int) -> Any:
 
 @blp.route(_POSTS, methods=["GET"])
 @workspace_role(Role.VIEWER)
+@cached_page
 @blp.arguments(PostListArgsSchema(), location="query")  # an instance: webargs would build one per request
 @blp.response(200, PostPageSchema)
 @auth_required
@@ -136,7 +138,9 @@ def list_posts(args: dict[str, Any], wid: int) -> Any:
 
     Filters: `status` (repeatable), `account_id`, `from` / `to` on
     `scheduled_at`. Pagination: `limit` (1-100, default 20) and `cursor`
-    (the `next_cursor` of the previous page).
+    (the `next_cursor` of the previous page). A page may be up to
+    `CLIENTNEST_POSTS_LIST_CACHE_SECONDS` (default 1 s) behind the publishing
+    engine; changes made through the API show at once.
     """
     posts, next_id = svc.list_posts(
         connection(), wid,

@@ -3,6 +3,7 @@ publish, cancel, delete; idempotency; roles; tenant isolation."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, func, select, update
 
+from clientnest.api.posts.list_cache import MemoryListCache, list_cache
 from clientnest.api.posts.schemas import CancelResultSchema, PostDetailSchema, PostPageSchema
 from clientnest.connector import Credentials
 from clientnest.crypto import hash_token, new_api_token
@@ -974,3 +976,111 @@ def test_openapi_documents_the_routes(client: Any) -> None:
     create_op = paths["/api/v1/workspaces/{wid}/posts"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in create_op["parameters"])
     assert {"201", "409", "422"} <= set(create_op["responses"])
+
+
+# -- the list's page cache (api/posts/list_cache.py): API writes show at once, the
+# engine's within the TTL, access checked on every request, bad queries never cached;
+# on Redis when CLIENTNEST_TEST_REDIS_URL is set, in this process otherwise
+
+@pytest.fixture
+def queries(runtime: Any) -> Any:
+    """SELECTs on the posts table."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM posts" in statement:
+            seen.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    yield seen
+    event.remove(runtime.db.engine, "before_cursor_execute", count)
+
+
+def test_a_repeated_read_is_served_from_the_cache(client: Any, env: Env, queries: list[str]) -> None:
+    ok(create(client, env), 201)
+    first = client.get(f"{env.url}?limit=5&status=draft", headers=env.h)
+    made = len(queries)
+    assert made > 0
+    # same query, parameters in another order: the same page, no query
+    again = client.get(f"{env.url}?status=draft&limit=5", headers=env.h)
+    assert again.status_code == 200 and again.data == first.data
+    assert again.content_type == "application/json"
+    assert len(queries) == made
+    # another query string is another page
+    ok(client.get(f"{env.url}?limit=6&status=draft", headers=env.h))
+    assert len(queries) > made
+
+
+def test_a_write_through_the_api_shows_on_the_next_read(client: Any, env: Env) -> None:
+    ok(create(client, env, text="one"), 201)
+    assert [p["text"] for p in ok(client.get(env.url, headers=env.h))["items"]] == ["one"]
+    pid = ok(create(client, env, text="two"), 201)["id"]
+    assert [p["text"] for p in ok(client.get(env.url, headers=env.h))["items"]] == ["two", "one"]
+    ok(client.patch(env.post_url(pid), json={"text": "two, edited"}, headers=env.h))
+    assert [p["text"] for p in ok(client.get(env.url, headers=env.h))["items"]] == ["two, edited", "one"]
+    assert client.delete(env.post_url(pid), headers=env.h).status_code == 204
+    assert [p["text"] for p in ok(client.get(env.url, headers=env.h))["items"]] == ["one"]
+
+
+def test_a_refused_write_keeps_the_cached_page(client: Any, env: Env, queries: list[str]) -> None:
+    ok(create(client, env), 201)
+    ok(client.get(env.url, headers=env.h))
+    made = len(queries)
+    assert create(client, env, account_ids=[env.stale]).status_code == 422
+    ok(client.get(env.url, headers=env.h))
+    assert len(queries) == made
+
+
+def test_the_engine_changes_show_within_the_ttl(client: Any, runtime: Any, env: Env) -> None:
+    pid = ok(create(client, env), 201)["id"]
+
+    def status() -> str:
+        return ok(client.get(env.url, headers=env.h))["items"][0]["targets"][0]["status"]
+
+    assert status() == "draft"
+    set_targets(runtime, pid, status="published", external_id="x1")  # as the engine does: no API request
+    deadline = time.monotonic() + runtime.settings.posts_list_cache_seconds + 5
+    while status() != "published":
+        assert time.monotonic() < deadline, "the cached page outlived its TTL"
+        time.sleep(0.05)
+
+
+def test_access_is_checked_before_the_cache(client: Any, runtime: Any, env: Env, register: Any) -> None:
+    ok(create(client, env), 201)
+    ok(client.get(env.url, headers=env.h))  # cached now
+    stranger = register(workspace_name="Elsewhere")
+    assert client.get(env.url, headers=stranger.headers).status_code == 404
+    assert client.get(env.url).status_code == 401
+    viewer = add_member(runtime, env.wid, "viewer")
+    assert client.get(env.url, headers=viewer).status_code == 200
+
+
+def test_a_bad_query_is_refused_every_time(client: Any, env: Env) -> None:
+    for _ in range(2):
+        r = client.get(f"{env.url}?limit=1000", headers=env.h)
+        assert r.status_code == 422 and "limit" in r.get_json()["errors"]["query"]
+
+
+def test_ttl_zero_turns_the_cache_off(runtime: Any) -> None:
+    from dataclasses import replace
+
+    runtime.settings = replace(runtime.settings, posts_list_cache_seconds=0)
+    runtime.extras.pop("posts_list_cache", None)
+    assert list_cache(runtime) is None
+
+
+def test_memory_cache_expires_and_stays_bounded() -> None:
+    c = MemoryListCache(0.05, max_workspaces=2, max_pages=2)
+    c.put(1, "a", b"A")
+    assert c.get(1, "a") == b"A"
+    time.sleep(0.06)
+    assert c.get(1, "a") is None
+    c.put(1, "a", b"A")
+    c.put(1, "b", b"B")
+    c.put(1, "c", b"C")  # a third page of workspace 1: its older pages go
+    assert (c.get(1, "a"), c.get(1, "c")) == (None, b"C")
+    c.put(2, "a", b"2")
+    c.put(3, "a", b"3")  # a third workspace: the least recently used (1) goes
+    assert (c.get(1, "c"), c.get(2, "a"), c.get(3, "a")) == (None, b"2", b"3")
+    c.forget(2)
+    assert c.get(2, "a") is None

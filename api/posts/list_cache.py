@@ -1,0 +1,180 @@
+"""A short-lived cache of post list pages (``GET .../posts``).
+
+Dashboards poll the posts list; most polls find nothing changed. A page is
+kept for ``posts_list_cache_seconds`` (default 1 s; 0 turns the cache off),
+keyed by workspace and query string, in Redis when it is configured (shared
+by every API process) or in this process otherwise.
+
+What a cached page may miss, and for how long:
+
+* a change made through the API: nothing, as a rule. Every successful write
+  request to a workspace route (:func:`forget_after_write`) drops the
+  workspace's pages once it has committed, so a client sees its own writes on
+  its next read. Two exceptions, each bounded by the TTL: a read that raced
+  with the write may store the page it made before the commit; and without
+  Redis each API process has its own cache, which other processes' writes do
+  not reach.
+* a change made by the publishing engine (a target queued, published,
+  failed): at most the TTL. ``GET .../posts/{pid}`` is never cached.
+
+The access check runs on every request before the cache is consulted; a
+page is the same for every member who may read it.
+"""
+from __future__ import annotations
+
+import functools
+import struct
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlencode
+
+from flask import Flask, Response, current_app, request
+
+from clientnest.queue import redis_connection
+from clientnest.runtime import Runtime
+
+from ..db_session import runtime
+
+__all__ = ["ListCache", "MemoryListCache", "RedisListCache", "list_cache", "cached_page", "forget_after_write"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STAMP = struct.Struct(">d")  # when the page was stored (time.time()), before its bytes
+
+
+class ListCache(Protocol):
+    ttl: float
+
+    def get(self, workspace_id: int, key: str) -> bytes | None: ...
+
+    def put(self, workspace_id: int, key: str, body: bytes) -> None: ...
+
+    def forget(self, workspace_id: int) -> None: ...
+
+
+class MemoryListCache:
+    """This process's pages: at most ``max_workspaces`` workspaces (least
+    recently used dropped first), ``max_pages`` query strings each."""
+
+    def __init__(self, ttl: float, *, max_workspaces: int = 1000, max_pages: int = 64) -> None:
+        self.ttl = ttl
+        self.max_workspaces = max_workspaces
+        self.max_pages = max_pages
+        self._pages: OrderedDict[int, dict[str, tuple[float, bytes]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, workspace_id: int, key: str) -> bytes | None:
+        with self._lock:
+            found = self._pages.get(workspace_id, {}).get(key)
+        if found is None or time.monotonic() - found[0] > self.ttl:
+            return None
+        return found[1]
+
+    def put(self, workspace_id: int, key: str, body: bytes) -> None:
+        with self._lock:
+            pages = self._pages.setdefault(workspace_id, {})
+            self._pages.move_to_end(workspace_id)
+            if len(pages) >= self.max_pages:
+                pages.clear()
+            pages[key] = (time.monotonic(), body)
+            while len(self._pages) > self.max_workspaces:
+                self._pages.popitem(last=False)
+
+    def forget(self, workspace_id: int) -> None:
+        with self._lock:
+            self._pages.pop(workspace_id, None)
+
+
+class RedisListCache:
+    """Pages in one Redis hash per workspace (a hit is one ``HGET``); each
+    value starts with the time it was stored, checked against the TTL on
+    read. The hash itself expires soon after its newest page."""
+
+    def __init__(self, rt: Runtime, ttl: float) -> None:
+        self.ttl = ttl
+        self.redis = redis_connection(rt)
+
+    @staticmethod
+    def _key(workspace_id: int) -> str:
+        return f"clientnest:posts-list:{workspace_id}"
+
+    def get(self, workspace_id: int, key: str) -> bytes | None:
+        raw = self.redis.hget(self._key(workspace_id), key)
+        if raw is None or len(raw) < _STAMP.size:
+            return None
+        (stored,) = _STAMP.unpack_from(raw)
+        if time.time() - stored > self.ttl:
+            return None
+        return bytes(raw[_STAMP.size:])
+
+    def put(self, workspace_id: int, key: str, body: bytes) -> None:
+        name = self._key(workspace_id)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(name, key, _STAMP.pack(time.time()) + body)
+            pipe.pexpire(name, max(1, int(self.ttl * 2000)))
+            pipe.execute()
+
+    def forget(self, workspace_id: int) -> None:
+        self.redis.delete(self._key(workspace_id))
+
+
+_build_lock = threading.Lock()
+
+
+def list_cache(rt: Runtime) -> ListCache | None:
+    """The runtime's page cache, or ``None`` when ``posts_list_cache_seconds`` is 0."""
+    ttl = rt.settings.posts_list_cache_seconds
+    if ttl <= 0:
+        return None
+    cache = rt.extras.get("posts_list_cache")
+    if cache is None:
+        with _build_lock:
+            cache = rt.extras.get("posts_list_cache")
+            if cache is None:
+                cache = RedisListCache(rt, ttl) if rt.settings.redis_url else MemoryListCache(ttl)
+                rt.extras["posts_list_cache"] = cache
+    return cache
+
+
+def _page_key() -> str:
+    """The query string, normalised: the same page whatever the order of its parameters."""
+    return urlencode(sorted(request.args.items(multi=True)))
+
+
+def cached_page(fn: F) -> F:
+    """Serve a list page from the cache, or make it and keep it (200s only).
+    Goes below the access check and above the argument parsing: a query
+    string is only ever cached after it was parsed and answered."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        cache = list_cache(runtime())
+        if cache is None:
+            return fn(*args, **kwargs)
+        wid, key = kwargs["wid"], _page_key()
+        body = cache.get(wid, key)
+        if body is not None:
+            return current_app.response_class(body, mimetype="application/json")
+        resp = fn(*args, **kwargs)
+        if isinstance(resp, Response) and resp.status_code == 200:
+            cache.put(wid, key, resp.get_data())
+        return resp
+
+    return wrapper  # type: ignore[return-value]
+
+
+def forget_after_write(app: Flask) -> None:
+    """Drop a workspace's cached pages after every successful write request
+    to one of its routes (posts, accounts, media ...): one rule for all."""
+
+    @app.after_request
+    def _forget(resp: Response) -> Response:
+        wid = (request.view_args or {}).get("wid")
+        if wid is not None and request.method not in ("GET", "HEAD", "OPTIONS") and resp.status_code < 400:
+            cache = list_cache(runtime())
+            if cache is not None:
+                cache.forget(wid)
+        return resp
