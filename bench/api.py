@@ -90,6 +90,17 @@ def _profile(rt: Any, path: str, token: str, n: int = 200) -> dict[str, Any]:
     return {"requests": n, "cpu_ms_per_request_unprofiled": round(cpu_ms, 2), "frames": out}
 
 
+def _phases(env: BenchEnv, url: str, workers: list[int], seconds: float,
+            plan: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Run each load phase of ``plan`` in turn, with the server's CPU time."""
+    out: dict[str, Any] = {}
+    for name, kw in plan.items():
+        cpu = CpuMeter({"gunicorn workers": workers}).start()
+        out[name] = _load(env, url, seconds=seconds, **kw)
+        out[name]["cpu_seconds"] = cpu.stop()
+    return out
+
+
 def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
     rt = env.runtime()
     try:
@@ -123,8 +134,7 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
                                     ("/api/v1/me", "GET", None)):
                 _load(env, url, path, seconds=warm, token=token, method=method, body=b)
             workers = with_children(proc.pid)
-            phases: dict[str, Any] = {}
-            for name, kw in {
+            phases = _phases(env, url, workers, seconds, {
                 "trivial_closed": {"path": "/healthz"},
                 "auth_closed": {"path": "/api/v1/me", "token": token},
                 "list_closed": {"path": list_path, "token": token},
@@ -132,22 +142,34 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
                 "trivial_200rps": {"path": "/healthz", "mode": "rate"},
                 "list_200rps": {"path": list_path, "token": token, "mode": "rate"},
                 "create_200rps": {"path": posts_path, "token": token, "method": "POST", "body": body, "mode": "rate"},
-            }.items():
-                cpu = CpuMeter({"gunicorn workers": workers}).start()
-                phases[name] = _load(env, url, seconds=seconds, **kw)
-                phases[name]["cpu_seconds"] = cpu.stop()
-            profile = _profile(rt, list_path, token)
-            return {
-                "profile_list": profile,
-                "server": f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread)",
-                "load": f"python -m bench.loadgen, {CONCURRENCY} keep-alive connections (closed loop); "
-                        "fixed 200 req/s with latency from each request's due time (rate)",
-                "seeded_posts": SEED_POSTS,
-                "phases": phases,
-                "list_vs_trivial_throughput": round(
-                    phases["list_closed"]["rps"] / phases["trivial_closed"]["rps"], 3),
-            }
+            })
         finally:
             env.stop([proc])
+        # the same list with the page cache off: what every miss costs
+        proc, url = env.start_gunicorn(GUNICORN_WORKERS, GUNICORN_THREADS, CLIENTNEST_POSTS_LIST_CACHE_SECONDS="0")
+        try:
+            _load(env, url, list_path, seconds=warm, token=token)
+            phases.update(_phases(env, url, with_children(proc.pid), seconds, {
+                "list_uncached_closed": {"path": list_path, "token": token},
+                "list_uncached_200rps": {"path": list_path, "token": token, "mode": "rate"},
+            }))
+        finally:
+            env.stop([proc])
+        uncached = env.runtime(posts_list_cache_seconds=0)
+        try:
+            profiles = {"cached": _profile(rt, list_path, token), "uncached": _profile(uncached, list_path, token)}
+        finally:
+            uncached.close()
+        return {
+            "profile_list": profiles,
+            "server": f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread)",
+            "load": f"python -m bench.loadgen, {CONCURRENCY} keep-alive connections (closed loop); "
+                    "fixed 200 req/s with latency from each request's due time (rate)",
+            "seeded_posts": SEED_POSTS,
+            "phases": phases,
+            "list_vs_trivial_throughput": round(phases["list_closed"]["rps"] / phases["trivial_closed"]["rps"], 3),
+            "list_uncached_vs_trivial_throughput": round(
+                phases["list_uncached_closed"]["rps"] / phases["trivial_closed"]["rps"], 3),
+        }
     finally:
         rt.close()

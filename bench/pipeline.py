@@ -128,7 +128,7 @@ def pipeline(env: BenchEnv, rt: Runtime, ws_id: int, account_ids: list[int], n: 
         "posts_per_second": round(n / wall, 1) if wall == wall and wall > 0 else None,
         "first_claim_after_due_s": round((first_claim - due).total_seconds(), 3) if first_claim else None,
         "platform_posts_created": fake["posts"] - before["posts"],
-        "duplicated_keys": fake["duplicated_keys"],
+        "duplicated_keys": fake["duplicated_keys"] - before["duplicated_keys"],
         "publish_requests": fake["counts"].get("publish", 0) - before["counts"].get("publish", 0),
         "stuck": sum(v for k, v in stats.items() if k not in (TargetStatus.PUBLISHED, TargetStatus.FAILED)),
         "worker_peak_rss_mb": [round((rss_peak_kb(w.pid) or 0) / 1024, 1) for w in workers],

@@ -17,11 +17,12 @@ from sqlalchemy import update
 
 from ..db import utcnow
 from ..errors import ClientNestError, TransientError
-from ..models import PostTarget, TargetStatus
+from ..models import PostTarget
 from ..queue import get_queue, job_runtime
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
+    from .publish import Step
 
 __all__ = ["publish_targets", "refresh_account_token"]
 
@@ -29,27 +30,30 @@ log = logging.getLogger(__name__)
 
 
 def publish_targets(target_ids: Sequence[int]) -> dict[str, int]:
-    """Publish (or reconcile) the targets of one job, one after the other;
-    see :mod:`clientnest.engine.publish`. Each target is claimed on its own
-    when its turn comes, so one failing does not touch the others. After
-    :data:`~.dispatcher.HANDOVER_SECONDS` no new target is started: the rest
-    go to a new job at the front of the queue. Returns how many ended how."""
+    """Publish (or reconcile) the targets of one job: all claimed in one
+    transaction (:func:`~.publish.claim`), then called and recorded one after
+    the other, each on its own, so one failing does not touch the others.
+    After :data:`~.dispatcher.HANDOVER_SECONDS` no new target is started: the
+    rest are given back and go to a new job at the front of the queue.
+    Returns how many ended how."""
     from .dispatcher import HANDOVER_SECONDS
-    from .publish import publish
+    from .publish import PublishJob, Step, claim
 
     rt = job_runtime()
-    ids = [int(t) for t in target_ids]
     deadline = time.monotonic() + HANDOVER_SECONDS
+    claimed = claim(rt, target_ids)
     outcomes: Counter[str] = Counter()
     first_error: Exception | None = None
-    for i, target_id in enumerate(ids):
+    for i, (target_id, step) in enumerate(claimed.items()):
         if i and time.monotonic() > deadline:
-            outcomes["handed_over"] += _hand_over(rt, ids[i:])
+            rest = [st for st in list(claimed.values())[i:] if isinstance(st, Step)]
+            outcomes["handed_over"] += _hand_over(rt, rest)
+            outcomes.update(st for st in list(claimed.values())[i:] if isinstance(st, str))
             break
         try:
-            outcomes[publish(rt, target_id)] += 1
+            outcomes[PublishJob(rt, target_id).run_claimed(step)] += 1
         except Exception as exc:  # the others still go out
-            if not isinstance(exc, ClientNestError):  # publish() logs its own errors
+            if not isinstance(exc, ClientNestError):  # the publish job logs its own errors
                 log.exception("target %s: publish job failed", target_id)
             outcomes["error"] += 1
             first_error = first_error or exc
@@ -58,25 +62,25 @@ def publish_targets(target_ids: Sequence[int]) -> dict[str, int]:
     return dict(outcomes)
 
 
-def _hand_over(rt: Runtime, target_ids: list[int]) -> int:
-    """Give targets still queued to a new job (ahead of the waiting ones)."""
+def _hand_over(rt: Runtime, steps: list[Step]) -> int:
+    """Give claimed targets whose call has not started back to the queue, in
+    new jobs ahead of the waiting ones."""
     from .dispatcher import Claimed, publish_jobs
+    from .publish import release
 
-    t = PostTarget.__table__
     now = utcnow()
     with rt.db.engine.begin() as conn:
-        rows = conn.execute(
-            update(t).where(t.c.id.in_(target_ids), t.c.status == TargetStatus.QUEUED)
-            .values(queued_at=now, updated_at=now)
-            .returning(t.c.id, t.c.attempts, t.c.post_id, t.c.workspace_id)
-        ).all()
-        order = {tid: i for i, tid in enumerate(target_ids)}
-        claimed = sorted((Claimed(*r) for r in rows), key=lambda c: order[c.target_id])
-        specs = publish_jobs(conn, claimed, rt.settings, tag=f"handover{now.timestamp():.0f}", at_front=True)
+        back = release(conn, steps, now, reason="handed over to a new job")
+        t = PostTarget.__table__
+        if back:
+            conn.execute(update(t).where(t.c.id.in_([st.target_id for st in back]))
+                         .values(queued_at=now, updated_at=now))
+        specs = publish_jobs(conn, [Claimed(st.target_id, st.number - 1, st.post_id, st.workspace_id) for st in back],
+                             rt.settings, tag=f"handover{now.timestamp():.0f}", at_front=True)
     if specs:
         get_queue(rt).enqueue_many(specs)
-    log.info("handed %d target(s) over to %d new job(s)", len(claimed), len(specs))
-    return len(claimed)
+    log.info("handed %d target(s) over to %d new job(s)", len(back), len(specs))
+    return len(back)
 
 
 def refresh_account_token(account_id: int) -> str:

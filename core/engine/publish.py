@@ -4,7 +4,8 @@ Sequence (each numbered step is its own short transaction; no database
 connection is held while the platform is called):
 
 1. *Claim*: ``queued -> publishing`` with a lease, by a conditional UPDATE, so
-   a duplicate job does nothing. The attempt row is inserted and **committed
+   a duplicate job does nothing; a job claims all its targets in one
+   transaction (:func:`claim`). The attempt row is inserted and **committed
    before the platform is called** (invariant 2). The attempt log decides
    what this attempt is: a lookup (``reconcile``) when an earlier publish may
    have reached the platform, a ``publish`` otherwise. A token expiring within
@@ -41,12 +42,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, exists, insert, null, select, update
+from sqlalchemy import bindparam, delete, exists, insert, null, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -80,7 +82,7 @@ from .refresh import RefreshOutcome, mark_needs_reconnect, reconnect_message, re
 from .retry import next_retry_at
 from .state import insert_audit_rows, refresh_post, settles_post, target_event, target_event_row
 
-__all__ = ["publish", "PublishJob", "Step", "PUBLISH", "RECONCILE"]
+__all__ = ["publish", "claim", "release", "PublishJob", "Step", "PUBLISH", "RECONCILE"]
 
 log = logging.getLogger(__name__)
 
@@ -153,17 +155,21 @@ def _account_columns() -> list[Any]:
 # building a statement costs about as much CPU as executing it.
 _CLAIM = (
     update(_T)
-    .where(_T.c.id == bindparam("p_id"), _T.c.status == TargetStatus.QUEUED)
+    .where(_T.c.id.in_(bindparam("p_ids", expanding=True)), _T.c.status == TargetStatus.QUEUED)
     .values(status=TargetStatus.PUBLISHING, lease_expires_at=bindparam("p_lease"),
             attempts=_T.c.attempts + 1, updated_at=bindparam("p_now"))
-    .returning(_T.c.post_id, _T.c.workspace_id, _T.c.account_id, _T.c.attempts, _T.c.scheduled_at,
+    .returning(_T.c.id, _T.c.post_id, _T.c.workspace_id, _T.c.account_id, _T.c.attempts, _T.c.scheduled_at,
                _T.c.text_override, _T.c.last_error)
 )
 _INFO = (
-    select(_P.c.text, _P.c.link, _P.c.thread, _P.c.first_comment, *_account_columns(),
-           exists().where(PostMedia.__table__.c.post_id == _P.c.id).label("has_media"))
-    .select_from(_P.join(_A, _A.c.id == bindparam("p_account")))
-    .where(_P.c.id == bindparam("p_post"))
+    select(_T.c.id.label("target_id"), _P.c.text, _P.c.link, _P.c.thread, _P.c.first_comment,
+           *_account_columns(), exists().where(PostMedia.__table__.c.post_id == _P.c.id).label("has_media"))
+    .select_from(_T.join(_P, _P.c.id == _T.c.post_id).join(_A, _A.c.id == _T.c.account_id))
+    .where(_T.c.id.in_(bindparam("p_ids", expanding=True)))
+)
+_LOGS = (
+    select(_PA.c.target_id, _PA.c.number, _PA.c.kind, _PA.c.outcome, _PA.c.started_at)
+    .where(_PA.c.target_id.in_(bindparam("p_ids", expanding=True)))
 )
 _NEW_ATTEMPT = insert(_PA)
 _FINISH = (
@@ -247,7 +253,11 @@ class PublishJob:
     # -- run ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run the job; returns what happened (for logs and tests)."""
-        step = self._write(self._claim)
+        return self.run_claimed(claim(self.rt, [self.target_id], worker=self.worker)[self.target_id])
+
+    def run_claimed(self, step: Step | str) -> str:
+        """Go on from this target's claim (:func:`claim`): call, record, and
+        retry, reconcile or refresh as the outcome says."""
         if isinstance(step, Step) and step.kind == PUBLISH:
             step = self._refresh_ahead(step)
         while isinstance(step, Step):
@@ -277,19 +287,46 @@ class PublishJob:
                        creds_cipher=row.credentials_encrypted, token_expires_at=_aware(row.token_expires_at))
 
     # -- 1. claim --------------------------------------------------------------------
-    def _claim(self, s: Connection) -> Step | str:
+    def _claim_many(self, s: Connection, target_ids: Sequence[int]) -> dict[int, Step | str]:
+        """Claim the targets still queued, in a few statements whatever their
+        number; each comes back as a :class:`Step`, or as what happened to it
+        instead (``skipped``: canceled, held or taken meanwhile; ``held``,
+        ``failed``: settled without an attempt)."""
         now = utcnow()
-        got = s.execute(_CLAIM, {"p_id": self.target_id, "p_lease": self._lease_until(now), "p_now": now}).first()
-        if got is None:
-            return "skipped"  # canceled, held, or taken by another job meanwhile
+        out: dict[int, Step | str] = {tid: "skipped" for tid in target_ids}
+        got = {r.id: r for r in s.execute(_CLAIM, {"p_ids": list(target_ids), "p_lease": self._lease_until(now),
+                                                   "p_now": now})}
+        if not got:
+            return out
+        infos = {r.target_id: r for r in s.execute(_INFO, {"p_ids": list(got)})}
+        insert_audit_rows(s, [
+            target_event_row(target_id=tid, workspace_id=g.workspace_id, post_id=g.post_id,
+                             frm=TargetStatus.QUEUED, to=TargetStatus.PUBLISHING)
+            for tid, g in got.items()
+        ])
+        logs: dict[int, list[Any]] = defaultdict(list)
+        retried = [tid for tid, g in got.items() if g.attempts > 1]  # only they have a log to read
+        if retried:
+            for a in s.execute(_LOGS, {"p_ids": retried}):
+                logs[a.target_id].append(a)
+        attempts: list[dict[str, Any]] = []
+        for tid in target_ids:
+            if tid in got:
+                out[tid] = self._prepare(s, got[tid], infos[tid], logs[tid], now, attempts)
+        if attempts:
+            s.execute(_NEW_ATTEMPT, attempts)
+        return out
+
+    def _prepare(self, s: Connection, got: Any, info: Any, log_rows: list[Any], now: datetime,
+                 attempts: list[dict[str, Any]]) -> Step | str:
+        """One claimed target: settled at once (held, missed, out of
+        attempts), or its next attempt (added to ``attempts``) and its Step."""
         number = got.attempts
-        info = s.execute(_INFO, {"p_account": got.account_id, "p_post": got.post_id}).one()
-        ev = {"target_id": self.target_id, "workspace_id": got.workspace_id, "post_id": got.post_id}
-        target_event(s, **ev, frm=TargetStatus.QUEUED, to=TargetStatus.PUBLISHING)
+        ev = {"target_id": got.id, "workspace_id": got.workspace_id, "post_id": got.post_id}
 
         def settle(status: str, error: dict[str, Any], outcome: str) -> str:
             # no attempt was made: give the attempt number back
-            s.execute(update(_T).where(_T.c.id == self.target_id).values(
+            s.execute(update(_T).where(_T.c.id == got.id).values(
                 status=status, last_error=error, lease_expires_at=None, next_attempt_at=None,
                 attempts=number - 1, updated_at=now))
             target_event(s, **ev, frm=TargetStatus.PUBLISHING, to=status, error=error.get("kind"))
@@ -299,16 +336,9 @@ class PublishJob:
         if info.account_status != AccountStatus.CONNECTED:
             msg = info.status_reason or "The account needs reconnecting before it can publish."
             return settle(TargetStatus.HELD, {"kind": "auth", "message": msg}, "held")
-        since = None
-        publish_failures = lookup_failures = 0
-        if number > 1:  # only a target tried before has a log to read
-            attempts = s.execute(
-                select(_PA.c.number, _PA.c.kind, _PA.c.outcome, _PA.c.started_at)
-                .where(_PA.c.target_id == self.target_id)
-            ).all()
-            since = unresolved_since(attempts)
-            publish_failures = sum(1 for a in attempts if a.kind == PUBLISH and a.outcome in _PUBLISH_FAILURES)
-            lookup_failures = sum(1 for a in attempts if a.kind == RECONCILE and a.outcome in _LOOKUP_FAILURES)
+        since = unresolved_since(log_rows) if log_rows else None
+        publish_failures = sum(1 for a in log_rows if a.kind == PUBLISH and a.outcome in _PUBLISH_FAILURES)
+        lookup_failures = sum(1 for a in log_rows if a.kind == RECONCILE and a.outcome in _LOOKUP_FAILURES)
         scheduled_at = _aware(got.scheduled_at)
         if since is None:
             if self._too_late(scheduled_at, now):
@@ -321,17 +351,17 @@ class PublishJob:
                     "message": f"gave up after {publish_failures} attempts: {last.get('message', 'no detail')}",
                 }, "failed")
         kind = RECONCILE if since is not None else PUBLISH
-        s.execute(_NEW_ATTEMPT, {"target_id": self.target_id, "number": number, "kind": kind,
-                                 "outcome": AttemptOutcome.STARTED, "worker": self.worker, "started_at": now})
+        attempts.append({"target_id": got.id, "number": number, "kind": kind, "outcome": AttemptOutcome.STARTED,
+                         "worker": self.worker, "started_at": now})
         media = []
         if info.has_media:
             with Session(bind=s) as ms:
                 media = load_media(self.rt, ms, got.post_id)
         return Step(
-            target_id=self.target_id, post_id=got.post_id, workspace_id=got.workspace_id,
+            target_id=got.id, post_id=got.post_id, workspace_id=got.workspace_id,
             account_id=got.account_id, platform=info.platform, number=number, kind=kind, since=_aware(since),
             scheduled_at=scheduled_at,
-            content=build_content(self.target_id, text=info.text, text_override=got.text_override, link=info.link,
+            content=build_content(got.id, text=info.text, text_override=got.text_override, link=info.link,
                                   thread=info.thread, first_comment=info.first_comment, media=media),
             account=to_connector_account(self.rt.vault, info), creds_cipher=info.credentials_encrypted,
             token_expires_at=_aware(info.token_expires_at),
@@ -584,6 +614,38 @@ class PublishJob:
 
         self._write(fn, orm=True)
         return self._held(step, exc)
+
+
+def claim(runtime: Any, target_ids: Sequence[int], *, worker: str | None = None) -> dict[int, Step | str]:
+    """Claim a job's targets in one transaction (committed before any call):
+    each a :class:`Step` to run with :meth:`PublishJob.run_claimed`, or what
+    happened to it instead. The lease covers them all: a job starts no target
+    after :data:`~.dispatcher.HANDOVER_SECONDS` (:func:`release` gives the
+    rest back), far less than a lease."""
+    ids = list(dict.fromkeys(int(t) for t in target_ids))
+    if not ids:
+        return {}
+    job = PublishJob(runtime, ids[0], worker=worker)
+    return job._write(lambda s: job._claim_many(s, ids))
+
+
+def release(s: Connection, steps: Sequence[Step], now: datetime, *, reason: str) -> list[Step]:
+    """Give back claimed targets whose platform call never started: queued
+    again, their attempt rows and numbers returned. Returns those still held
+    (a lease that ran out meanwhile leaves a target to the reconciler)."""
+    back, events = [], []
+    for step in steps:
+        res = s.execute(update(_T).where(
+            (_T.c.id == step.target_id) & (_T.c.status == TargetStatus.PUBLISHING) & (_T.c.attempts == step.number)
+        ).values(status=TargetStatus.QUEUED, attempts=step.number - 1, lease_expires_at=None, updated_at=now))
+        if res.rowcount:
+            s.execute(delete(_PA).where(_PA.c.target_id == step.target_id, _PA.c.number == step.number))
+            events.append(target_event_row(target_id=step.target_id, workspace_id=step.workspace_id,
+                                           post_id=step.post_id, frm=TargetStatus.PUBLISHING,
+                                           to=TargetStatus.QUEUED, reason=reason))
+            back.append(step)
+    insert_audit_rows(s, events)
+    return back
 
 
 def publish(runtime: Any, target_id: int, *, worker: str | None = None) -> str:

@@ -145,8 +145,13 @@ def test_a_job_out_of_time_hands_the_rest_to_new_jobs(engine, holding, monkeypat
     assert engine.target(first).job_id == spec.job_id
     handed = [t for t in tids if t != first]
     assert all("_handover" in engine.target(t).job_id for t in handed)
-    for t in tids:
+    for t in tids:  # a handed-over target got its attempt number back: one attempt each
         assert engine.attempts(t) == [("publish", "published")]
+    for k, t in enumerate(sorted(handed, key=_targets_of(spec).index), start=1):
+        # claimed with the job, given back before its call, claimed by the next job: the k-th target
+        # of the first job is handed over k times (each new job takes the rest, starts one, hands over)
+        assert engine.audit_actions("post_target", t) == (
+            ["target.queued"] + ["target.publishing", "target.queued"] * k + ["target.publishing", "target.published"])
 
 
 def test_jobs_still_in_the_queue_are_not_enqueued_again(engine, holding):

@@ -153,6 +153,15 @@ def test_rq_queue_reports_missing_jobs(runtime):
         job = Job.fetch("publish-999-0", connection=q.connection, serializer=q.queues["clientnest-publish"].serializer)
         assert job.args == [[999]] and job.func_name == "clientnest.engine.jobs.publish_targets"
         assert q.queues["clientnest-publish"].serializer.__name__ == "JSONSerializer"
+        # a job RQ still calls "started" whose worker died: gone once it started before the cut-off
+        from rq.utils import utcformat
+
+        long_ago = datetime.now(UTC) - timedelta(minutes=10)
+        q.connection.hset(Job.key_for("publish-999-0"), mapping={"status": "started", "started_at": utcformat(long_ago)})
+        cut = datetime.now(UTC) - timedelta(minutes=2)
+        assert q.missing(["publish-999-0"]) == set()
+        assert q.missing(["publish-999-0"], started_before=cut) == {"publish-999-0"}
+        assert q.missing(["publish-999-0"], started_before=long_ago - timedelta(minutes=1)) == set()
     finally:
         q.connection.flushdb()
         q.close()
