@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 
 from ..db import utcnow
-from ..errors import ClientNestError, TransientError
+from ..errors import TransientError
 from ..models import PostTarget
 from ..queue import get_queue, job_runtime
 
@@ -53,8 +53,7 @@ def publish_targets(target_ids: Sequence[int]) -> dict[str, int]:
         try:
             outcomes[PublishJob(rt, target_id).run_claimed(step)] += 1
         except Exception as exc:  # the others still go out
-            if not isinstance(exc, ClientNestError):  # the publish job logs its own errors
-                log.exception("target %s: publish job failed", target_id)
+            log.exception("target %s: publish job failed", target_id)
             outcomes["error"] += 1
             first_error = first_error or exc
     if first_error is not None:
