@@ -69,7 +69,7 @@ def test_two_dispatchers_at_once_never_enqueue_twice(engine, holding):
 def test_lost_jobs_are_enqueued_again_after_the_grace_period(engine, holding):
     """Redis flushed (or the in-process runner restarted) while posts are queued."""
     acct = engine.account()
-    made = engine.posts(10, acct)
+    engine.posts(10, acct)
     d = Dispatcher(engine.rt, holding)
     assert d.dispatch_due() == 10
     if isinstance(engine.queue, InProcessJobQueue):
