@@ -23,6 +23,7 @@ page is the same for every member who may read it.
 from __future__ import annotations
 
 import functools
+import logging
 import struct
 import threading
 import time
@@ -41,6 +42,8 @@ from ..db_session import runtime
 __all__ = ["ListCache", "MemoryListCache", "RedisListCache", "list_cache", "cached_page", "forget_after_write"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 _STAMP = struct.Struct(">d")  # when the page was stored (time.time()), before its bytes
 
@@ -91,18 +94,27 @@ class MemoryListCache:
 class RedisListCache:
     """Pages in one Redis hash per workspace (a hit is one ``HGET``); each
     value starts with the time it was stored, checked against the TTL on
-    read. The hash itself expires soon after its newest page."""
+    read. The hash itself expires soon after its newest page.
 
-    def __init__(self, rt: Runtime, ttl: float) -> None:
+    Redis failing never fails a request: a read is a miss, a write is
+    skipped (logged). A page that could not be dropped expires with its TTL."""
+
+    def __init__(self, redis: Any, ttl: float) -> None:
         self.ttl = ttl
-        self.redis = redis_connection(rt)
+        self.redis = redis
 
     @staticmethod
     def _key(workspace_id: int) -> str:
         return f"clientnest:posts-list:{workspace_id}"
 
     def get(self, workspace_id: int, key: str) -> bytes | None:
-        raw = self.redis.hget(self._key(workspace_id), key)
+        from redis.exceptions import RedisError
+
+        try:
+            raw = self.redis.hget(self._key(workspace_id), key)
+        except RedisError as exc:
+            log.warning("posts list cache: Redis read failed, answering from the database (%s)", exc)
+            return None
         if raw is None or len(raw) < _STAMP.size:
             return None
         (stored,) = _STAMP.unpack_from(raw)
@@ -111,14 +123,25 @@ class RedisListCache:
         return bytes(raw[_STAMP.size:])
 
     def put(self, workspace_id: int, key: str, body: bytes) -> None:
+        from redis.exceptions import RedisError
+
         name = self._key(workspace_id)
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(name, key, _STAMP.pack(time.time()) + body)
-            pipe.pexpire(name, max(1, int(self.ttl * 2000)))
-            pipe.execute()
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(name, key, _STAMP.pack(time.time()) + body)
+                pipe.pexpire(name, max(1, int(self.ttl * 2000)))
+                pipe.execute()
+        except RedisError as exc:
+            log.warning("posts list cache: Redis write failed, page not kept (%s)", exc)
 
     def forget(self, workspace_id: int) -> None:
-        self.redis.delete(self._key(workspace_id))
+        from redis.exceptions import RedisError
+
+        try:
+            self.redis.delete(self._key(workspace_id))
+        except RedisError as exc:
+            log.warning("posts list cache: could not drop workspace %s's pages; they expire within %s s (%s)",
+                        workspace_id, self.ttl, exc)
 
 
 _build_lock = threading.Lock()
@@ -134,7 +157,7 @@ def list_cache(rt: Runtime) -> ListCache | None:
         with _build_lock:
             cache = rt.extras.get("posts_list_cache")
             if cache is None:
-                cache = RedisListCache(rt, ttl) if rt.settings.redis_url else MemoryListCache(ttl)
+                cache = RedisListCache(redis_connection(rt), ttl) if rt.settings.redis_url else MemoryListCache(ttl)
                 rt.extras["posts_list_cache"] = cache
     return cache
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, func, select, update
 
-from clientnest.api.posts.list_cache import MemoryListCache, list_cache
+from clientnest.api.posts.list_cache import MemoryListCache, RedisListCache, list_cache
 from clientnest.api.posts.schemas import CancelResultSchema, PostDetailSchema, PostPageSchema
 from clientnest.connector import Credentials
 from clientnest.crypto import hash_token, new_api_token
@@ -1084,3 +1084,17 @@ def test_memory_cache_expires_and_stays_bounded() -> None:
     assert (c.get(1, "c"), c.get(2, "a"), c.get(3, "a")) == (None, b"2", b"3")
     c.forget(2)
     assert c.get(2, "a") is None
+
+
+def test_redis_down_makes_the_page_cache_a_miss_not_an_error(client: Any, runtime: Any, env: Env) -> None:
+    from redis import Redis
+
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
+    cache = RedisListCache(dead, 1.0)
+    assert cache.get(1, "a") is None
+    cache.put(1, "a", b"page")  # skipped, logged
+    cache.forget(1)
+    runtime.extras["posts_list_cache"] = cache  # the API's cache, with Redis gone
+    pid = ok(create(client, env, text="still listed"), 201)["id"]  # the write's forget() fails softly
+    page = ok(client.get(env.url, headers=env.h))
+    assert [p["id"] for p in page["items"]] == [pid]
