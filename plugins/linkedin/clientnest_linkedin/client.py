@@ -9,6 +9,7 @@ import httpx
 from clientnest.errors import AmbiguousError
 
 from .errors import PLATFORM, classify_response, classify_transport_error
+from .versions import default_api_version
 
 __all__ = ["LinkedInClient", "RESTLI_PROTOCOL"]
 
@@ -19,17 +20,24 @@ class LinkedInClient:
     """Sends requests to LinkedIn and raises every failure classified.
 
     :param api_base: ``https://api.linkedin.com`` (or a proxy, or the sandbox).
-    :param api_version: the ``LinkedIn-Version`` header (``YYYYMM``).
+    :param api_version: the ``LinkedIn-Version`` header (``YYYYMM``), or None to
+        send :func:`~clientnest_linkedin.versions.default_api_version` of the day
+        of each request (a long-running worker never drifts out of LinkedIn's window).
     :param timeout: seconds to wait for an answer (connecting: at most 10).
     :param retry_seconds: ``retry_at`` delay of a 429 without ``Retry-After``.
     """
 
-    def __init__(self, api_base: str, api_version: str, timeout: float, retry_seconds: int) -> None:
+    def __init__(self, api_base: str, api_version: str | None, timeout: float, retry_seconds: int) -> None:
         self.api_base = api_base.rstrip("/")
-        self.api_version = api_version
+        self.pinned_version = api_version
         self.timeout = timeout
         self.retry_seconds = retry_seconds
         self._http = httpx.Client(follow_redirects=False)
+
+    @property
+    def api_version(self) -> str:
+        """The ``LinkedIn-Version`` this request sends."""
+        return self.pinned_version or default_api_version()
 
     def api(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
         """An API URL. Query values must already be Rest.li-encoded (see

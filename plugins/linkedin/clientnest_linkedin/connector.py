@@ -10,7 +10,6 @@ Every failure is turned into a :mod:`clientnest.errors` class by
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -46,8 +45,9 @@ from clientnest.errors import (
 from . import little, media, metrics, urns
 from .client import LinkedInClient
 from .errors import DEFAULT_RETRY_SECONDS, PLATFORM, classify_oauth_response
+from .versions import SUPPORT_MONTHS, default_api_version, is_active, month_of
 
-__all__ = ["LinkedInConnector", "DEFAULT_SCOPES", "DEFAULT_API_VERSION", "TOKEN_LIFETIME"]
+__all__ = ["LinkedInConnector", "DEFAULT_SCOPES", "TOKEN_LIFETIME"]
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SCOPES = (
     "openid profile w_member_social r_organization_social w_organization_social rw_organization_admin"
 )
-DEFAULT_API_VERSION = "202405"
 #: LinkedIn access tokens live 60 days; used when a token answer omits expires_in
 TOKEN_LIFETIME = timedelta(days=60)
 
-_VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
 _LOOKUP_PAGE = 50
 _COMMENT_PAGE = 50
 _STATS_CHUNK = 50
@@ -133,8 +131,9 @@ class LinkedInConnector(SocialConnector):
                     help="base URL of the LinkedIn API (a proxy or the sandbox)"),
         ConfigField("oauth_base", default="https://www.linkedin.com",
                     help="base URL of LinkedIn's OAuth pages and post permalinks"),
-        ConfigField("api_version", default=DEFAULT_API_VERSION,
-                    help="LinkedIn-Version header, YYYYMM (LinkedIn retires versions after about a year)"),
+        ConfigField("api_version",
+                    help="LinkedIn-Version header, YYYYMM; unset: the month two months back, moving "
+                    "with the calendar (LinkedIn retires a version about a year after its release)"),
         ConfigField("scopes", default=DEFAULT_SCOPES, help="space-separated OAuth scopes to request"),
         ConfigField("timeout", float, default=30.0, help="seconds to wait for an API answer"),
         ConfigField("upload_timeout", float, default=300.0, help="seconds to wait for a media upload"),
@@ -168,9 +167,15 @@ class LinkedInConnector(SocialConnector):
         c = self.config
         self.api_base = str(c.get("api_base") or "https://api.linkedin.com").rstrip("/")
         self.oauth_base = str(c.get("oauth_base") or "https://www.linkedin.com").rstrip("/")
-        self.api_version = str(c.get("api_version") or DEFAULT_API_VERSION)
-        if not _VERSION.match(self.api_version):
-            raise ConfigError(f"plugin 'linkedin': api_version must look like 202405, got {self.api_version!r}")
+        pinned = str(c.get("api_version") or "").strip() or None
+        if pinned is not None:
+            if month_of(pinned) is None:
+                raise ConfigError(f"plugin 'linkedin': api_version must look like YYYYMM (e.g. "
+                                  f"{default_api_version()}), got {pinned!r}")
+            if not is_active(pinned):
+                log.warning("LinkedIn-Version %s is outside the %d months LinkedIn serves a version: "
+                            "LinkedIn will refuse every call (426); unset CLIENTNEST_LINKEDIN_API_VERSION "
+                            "to follow the calendar", pinned, SUPPORT_MONTHS)
         self.scopes = " ".join(str(c.get("scopes") or DEFAULT_SCOPES).replace(",", " ").split())
         timeout = float(c.get("timeout") or 30.0)
         self.upload_timeout = float(c.get("upload_timeout") or 300.0)
@@ -179,7 +184,7 @@ class LinkedInConnector(SocialConnector):
         self.lookup_max_pages = int(c.get("lookup_max_pages") or 20)
         self.clock_skew = timedelta(seconds=int(c.get("clock_skew_seconds") or 0))
         self.client = LinkedInClient(
-            self.api_base, self.api_version, timeout,
+            self.api_base, pinned, timeout,
             int(c.get("rate_limit_retry_seconds") or DEFAULT_RETRY_SECONDS))
 
     def permalink(self, urn: str) -> str:

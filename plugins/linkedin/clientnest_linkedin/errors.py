@@ -18,8 +18,9 @@ what LinkedIn did               class (what the engine does next)
 408                             :class:`NotSentError` (request never completed)
 422 duplicate content           :class:`DuplicateContentError`, a
                                 :class:`PermanentError` naming the earlier post
-other 4xx (400, 403, 404, 422,  :class:`PermanentError` with LinkedIn's message
-426 ...)
+426 (version not active)        :class:`PermanentError` with LinkedIn's message
+                                and the setting the operator must change
+other 4xx (400, 403, 404, 422)  :class:`PermanentError` with LinkedIn's message
 connect error / connect timeout :class:`NotSentError` (nothing reached LinkedIn)
 read timeout, reset after send  :class:`AmbiguousError`
 OAuth endpoint 4xx              :class:`AuthError` with ``error_description``
@@ -116,6 +117,17 @@ def _message(body: dict[str, Any], response: httpx.Response) -> str:
     return f"LinkedIn answered HTTP {response.status_code}" + (f": {text[:200]}" if text else "")
 
 
+def _version_hint(response: httpx.Response) -> str:
+    """What the operator must do when LinkedIn has retired the version sent."""
+    try:
+        sent = response.request.headers.get("LinkedIn-Version", "")
+    except RuntimeError:  # a response built without its request (tests)
+        sent = ""
+    return (f" (LinkedIn no longer serves LinkedIn-Version {sent or '?'}: set CLIENTNEST_LINKEDIN_API_VERSION "
+            "to a YYYYMM version released in the last 12 months, or unset it so that ClientNest "
+            "follows the calendar)")
+
+
 def classify_response(
     response: httpx.Response, *, default_retry_seconds: int = DEFAULT_RETRY_SECONDS
 ) -> PlatformError:
@@ -138,6 +150,8 @@ def classify_response(
         # 500/502/504 (and a 503 that gives no retry time): LinkedIn may have
         # acted on the request, so the engine must look before sending again.
         return AmbiguousError(message, retry_at=retry_after(response), **kw)
+    if status == 426:
+        return PermanentError(message + _version_hint(response), **kw)
     if status == 422:
         dup = duplicate_of(message)
         if dup:

@@ -50,6 +50,8 @@ from werkzeug.wrappers import Request, Response
 
 from clientnest.testing.faults import Fault, FaultSet, SandboxControl, close_connection
 
+from .versions import is_active
+
 __all__ = [
     "LinkedInSandbox",
     "SANDBOX_CLIENT_ID",
@@ -64,7 +66,6 @@ REFRESH_SECONDS = 365 * 24 * 3600
 VIDEO_PART = 4 * 1024 * 1024  # LinkedIn's video parts are 4 MiB
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
 _ALNUM = string.ascii_letters + string.digits
-_VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
 _HASHTAG_AT = re.compile(r"#(\w+)")
 _MENTION_AT = re.compile(r"@\[(?:\\.|[^\]\\])*\]\(urn:li:[A-Za-z]+:[^)]+\)")
 _TEMPLATE_AT = re.compile(r"\{hashtag\|\\#\|[^{}|\\]+\}")
@@ -416,7 +417,7 @@ class LinkedInSandbox:
             raise _Reject(_json({"status": 400, "code": "VERSION_MISSING", "message":
                                  "A version must be present. Please specify a version by adding the "
                                  "LinkedIn-Version header."}, 400))
-        if not _VERSION.match(version):
+        if not is_active(version):  # malformed, retired (over a year old) or not yet released
             raise _Reject(_json({"status": 426, "code": "NONEXISTENT_VERSION",
                                  "message": f"Requested version {version} is not active"}, 426))
         if request.headers.get("X-Restli-Protocol-Version") != "2.0.0":

@@ -1,8 +1,9 @@
 """Publishing through the Posts API against the sandbox, over HTTP."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from clientnest import Account, Credentials, MediaItem, PostContent
 from clientnest.errors import AmbiguousError, AuthError, NotSentError, PermanentError
 from clientnest_linkedin import LinkedInConnector, little
 from clientnest_linkedin.errors import DuplicateContentError
+from clientnest_linkedin.versions import default_api_version
 from clientnest_linkedin.sandbox import LinkedInSandbox
 
 
@@ -19,7 +21,7 @@ def _read_post(base_url: str, account: Account, urn: str) -> httpx.Response:
     """Read a post back through LinkedIn's own endpoint, as any client would."""
     return httpx.get(f"{base_url}/rest/posts/{urn.replace(':', '%3A')}", headers={
         "Authorization": f"Bearer {account.credentials.access_token}",
-        "LinkedIn-Version": "202405", "X-Restli-Protocol-Version": "2.0.0"})
+        "LinkedIn-Version": default_api_version(), "X-Restli-Protocol-Version": "2.0.0"})
 
 
 def test_text_post_headers_body_and_id(
@@ -28,7 +30,7 @@ def test_text_post_headers_body_and_id(
 ) -> None:
     result = connector.publish(org, PostContent(text="Test from ClientNest 1"))
     [sent] = sandbox.requests_to("POST", "/rest/posts")
-    assert sent["headers"]["Linkedin-Version"] == "202405"
+    assert sent["headers"]["Linkedin-Version"] == default_api_version()
     assert sent["headers"]["X-Restli-Protocol-Version"] == "2.0.0"
     assert sent["headers"]["Authorization"] == "Bearer ***"
     # the same body as the recorded real request (publish-post.json, first interaction)
@@ -50,11 +52,28 @@ def test_linkedin_version_is_configurable(
     make_connector: Callable[..., LinkedInConnector], oauth_connect: Callable[..., list[Account]],
     sandbox: LinkedInSandbox,
 ) -> None:
-    connector = make_connector(api_version="202311")
+    pinned = default_api_version(date.today() - timedelta(days=120))
+    connector = make_connector(api_version=pinned)
     member = oauth_connect(connector)[0]
     connector.publish(member, PostContent(text="versioned"))
     [sent] = sandbox.requests_to("POST", "/rest/posts")
-    assert sent["headers"]["Linkedin-Version"] == "202311"
+    assert sent["headers"]["Linkedin-Version"] == pinned
+
+
+def test_a_retired_version_names_the_setting_to_change(
+    make_connector: Callable[..., LinkedInConnector], oauth_connect: Callable[..., list[Account]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # LinkedIn's real answer to a version past its year (n8n-io/n8n#28967)
+    member = oauth_connect(make_connector())[0]
+    with caplog.at_level(logging.WARNING, logger="clientnest_linkedin.connector"):
+        retired = make_connector(api_version="202405")
+    assert "LinkedIn-Version 202405" in caplog.text
+    with pytest.raises(PermanentError) as info:
+        retired.publish(member, PostContent(text="versioned"))
+    assert info.value.status == 426
+    assert "Requested version 202405 is not active" in str(info.value)
+    assert "CLIENTNEST_LINKEDIN_API_VERSION" in str(info.value)
 
 
 def test_reserved_characters_survive(

@@ -23,6 +23,7 @@ from clientnest import Account, Credentials, MediaItem, PostContent
 from clientnest.errors import PermanentError
 from clientnest.testing.server import serve
 from clientnest_linkedin import LinkedInConnector
+from clientnest_linkedin.versions import default_api_version
 
 ORG = "urn:li:organization:2414183"
 _MATCHED_PARAMS = ("author", "start", "action", "q")
@@ -127,7 +128,7 @@ def test_text_post(replay: Callable[..., tuple[Replay, LinkedInConnector]],
     [sent] = app.received
     # the request LinkedIn accepted, byte for byte in meaning
     assert sent["json"] == recording("publish-post.json")["interactions"][0]["request_body"]
-    assert sent["headers"]["Linkedin-Version"] == "202405"
+    assert sent["headers"]["Linkedin-Version"] == default_api_version()
     assert sent["headers"]["X-Restli-Protocol-Version"] == "2.0.0"
     assert sent["headers"]["Authorization"] == "Bearer AQV_REDACTED"
     assert app.misses == []

@@ -16,6 +16,7 @@ from clientnest.plugins import build_plugin_host
 from clientnest.settings import Settings
 from clientnest.testing.server import serve
 from clientnest_linkedin import LinkedInConnector
+from clientnest_linkedin.versions import default_api_version
 from clientnest_linkedin.sandbox import LinkedInSandbox
 
 ORG = "urn:li:organization:2414183"
@@ -23,7 +24,7 @@ ORG_ENC = "urn%3Ali%3Aorganization%3A2414183"
 
 
 def _h(token: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "LinkedIn-Version": "202405",
+    return {"Authorization": f"Bearer {token}", "LinkedIn-Version": default_api_version(),
             "X-Restli-Protocol-Version": "2.0.0", **extra}
 
 
@@ -134,10 +135,14 @@ def test_protocol_is_enforced(base_url: str, token: str) -> None:
     r = httpx.get(f"{base_url}/rest/posts?q=author&author={ORG_ENC}", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 400 and r.json()["code"] == "VERSION_MISSING"
     r = httpx.get(f"{base_url}/rest/posts?q=author&author={ORG_ENC}",
-                  headers={"Authorization": f"Bearer {token}", "LinkedIn-Version": "202405"})
+                  headers={"Authorization": f"Bearer {token}", "LinkedIn-Version": default_api_version()})
     assert r.status_code == 400 and "X-Restli-Protocol-Version" in r.json()["message"]
     r = httpx.get(f"{base_url}/rest/posts?q=author&author={ORG_ENC}", headers=_h(token, **{"LinkedIn-Version": "2024"}))
     assert r.status_code == 426
+    # a version past LinkedIn's year is refused the way LinkedIn refuses it
+    r = httpx.get(f"{base_url}/rest/posts?q=author&author={ORG_ENC}", headers=_h(token, **{"LinkedIn-Version": "202405"}))
+    assert r.status_code == 426 and r.json() == {
+        "status": 426, "code": "NONEXISTENT_VERSION", "message": "Requested version 202405 is not active"}
     r = httpx.get(f"{base_url}/rest/posts/urn:li:share:1", headers=_h(token))
     assert r.status_code == 400 and "URL-encoded" in r.json()["message"]
     r = httpx.get(f"{base_url}/rest/posts/urn%3Ali%3Ashare%3A1", headers=_h(token))
