@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -65,21 +66,26 @@ def rotate_keys() -> None:
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def plugins_cmd(as_json: bool) -> None:
-    """List plugins: name, version, kind, enabled, hooks, load error."""
+    """List plugins: name, version, kind, state, hooks, load error.
+
+    The state is ``enabled``, ``not configured`` (loaded, but settings it
+    needs are missing: they are named), ``disabled`` or ``ERROR``."""
     from .plugins import build_plugin_host
 
     host = build_plugin_host(load_settings())
-    rows = [info.to_json() for info in host.plugins.values()]
+    infos = list(host.plugins.values())
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([info.to_json() for info in infos], indent=2))
         return
-    for r in rows:
-        state = "enabled" if r["enabled"] else ("ERROR" if r["error"] else "disabled")
-        click.echo(f"{r['name']:<12} {r['version'] or '-':<8} {r['kind']:<12} {state:<9} {', '.join(r['platforms'])}")
-        if r["hooks"]:
-            click.echo(f"{'':<12} hooks: {', '.join(r['hooks'])}")
-        if r["error"]:
-            click.echo(f"{'':<12} error: {r['error']}")
+    for info in infos:
+        state = "ERROR" if info.state == "error" else info.state
+        click.echo(f"{info.name:<12} {info.version or '-':<8} {info.kind:<12} {state:<14} {', '.join(info.platforms)}")
+        if info.missing_settings:
+            click.echo(f"{'':<12} set: {', '.join(info.missing_settings)}")
+        if info.hooks:
+            click.echo(f"{'':<12} hooks: {', '.join(info.hooks)}")
+        if info.error:
+            click.echo(f"{'':<12} error: {info.error}")
 
 
 def _ensure_demo_login(runtime: Any) -> tuple[str, str, str]:
@@ -182,7 +188,8 @@ def sandbox_cmd(host: str, port: int) -> None:
         click.echo(f"sandbox {name}: {base}")
         # the settings that point a ClientNest install at this sandbox
         for field, value in host_.connector_classes[name].sandbox_config(base).items():
-            click.echo(f"    CLIENTNEST_{name.upper()}_{field.upper()}={value}")
+            # quoted for a POSIX shell: pasting a line sets the whole value
+            click.echo(f"    CLIENTNEST_{name.upper()}_{field.upper()}={shlex.quote(str(value))}")
     run_simple(host, port, DispatcherMiddleware(NotFound(), mounts), threaded=True)
 
 
@@ -206,7 +213,15 @@ cli.add_command(scheduler)
 
 
 def main() -> None:
-    cli()
+    from .errors import ConfigError
+
+    try:
+        cli()
+    except ConfigError as exc:
+        # a setting is missing or wrong: the message says which; a traceback
+        # would only bury it
+        click.echo(f"clientnest: configuration error: {exc}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

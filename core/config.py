@@ -29,6 +29,9 @@ class ConfigField:
     :param secret: never shown in logs, API responses or ``clientnest plugins``.
     :param default: the value when none is given.
     :param help: one line for the docs.
+    :param needed_for: what cannot work without it although the plugin loads
+        (e.g. ``"connecting accounts"``); an unset one makes ``clientnest
+        plugins`` report the plugin as not configured, naming the setting.
     """
 
     name: str
@@ -37,6 +40,7 @@ class ConfigField:
     secret: bool = False
     default: Any = None
     help: str = ""
+    needed_for: str = ""
 
     def coerce(self, plugin: str, raw: Any) -> Any:
         if isinstance(raw, self.type) and not (self.type is int and isinstance(raw, bool)):
@@ -97,6 +101,12 @@ class ConfigSchema:
             out[f.name] = f.coerce(plugin, value)
         return out
 
+    def missing(self, raw: Mapping[str, Any]) -> list[ConfigField]:
+        """The required or needed fields that ``raw`` leaves unset (and that
+        have no default): what an operator must still provide."""
+        return [f for f in self.fields
+                if (f.required or f.needed_for) and f.default is None and raw.get(f.name) in (None, "")]
+
     def redact(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A copy safe to show: secrets replaced by ``"***"`` when set."""
         return {
@@ -113,6 +123,7 @@ class ConfigSchema:
                 "secret": f.secret,
                 "default": None if f.secret else f.default,
                 "help": f.help,
+                "needed_for": f.needed_for,
             }
             for f in self.fields
         ]

@@ -47,6 +47,18 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     platforms: list[str] = field(default_factory=list)
     error: str | None = None
+    #: settings (environment names) it needs but does not have: loaded, yet
+    #: not usable until they are set
+    missing_settings: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """``enabled``, ``not configured``, ``disabled`` or ``error``."""
+        if self.error:
+            return "error"
+        if not self.enabled:
+            return "disabled"
+        return "not configured" if self.missing_settings else "enabled"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +70,8 @@ class PluginInfo:
             "hooks": list(self.hooks),
             "platforms": list(self.platforms),
             "error": self.error,
+            "configured": self.enabled and not self.missing_settings,
+            "missing_settings": list(self.missing_settings),
         }
 
 
@@ -79,6 +93,21 @@ class PluginHost:
         return self.pm.hook
 
     # -- instances -------------------------------------------------------------
+    def _raw_config(self, kind: str, name: str, cls: type) -> dict[str, Any]:
+        raw = self.settings.plugin_settings(name)
+        if kind == "connector" and self.settings.sandbox:
+            # sandbox mode: point at /sandbox/<name>; explicit settings win
+            base = f"{self.settings.public_url.rstrip('/')}/sandbox/{name}"
+            raw = {**cls.sandbox_config(base), **raw}
+        return raw
+
+    def missing_settings(self, kind: str, name: str, cls: type) -> list[str]:
+        """The environment names of the settings ``name`` lacks, each with
+        what it is needed for (``CLIENTNEST_X_CLIENT_ID (connecting accounts)``)."""
+        schema: ConfigSchema = cls.config_schema
+        return [f"CLIENTNEST_{name.upper()}_{f.name.upper()}" + (f" ({f.needed_for})" if f.needed_for else "")
+                for f in schema.missing(self._raw_config(kind, name, cls))]
+
     def _instance(self, kind: str, name: str, cls: type) -> Any:
         key = (kind, name)
         inst = self._instances.get(key)
@@ -87,12 +116,7 @@ class PluginHost:
                 inst = self._instances.get(key)
                 if inst is None:
                     schema: ConfigSchema = cls.config_schema
-                    raw = self.settings.plugin_settings(name)
-                    if kind == "connector" and self.settings.sandbox:
-                        # sandbox mode: point at /sandbox/<name>; explicit settings win
-                        base = f"{self.settings.public_url.rstrip('/')}/sandbox/{name}"
-                        raw = {**cls.sandbox_config(base), **raw}
-                    config = schema.validate(name, raw)
+                    config = schema.validate(name, self._raw_config(kind, name, cls))
                     inst = cls(config)
                     self._instances[key] = inst
         return inst
@@ -256,5 +280,6 @@ def _collect(host: PluginHost, hook_name: str, base: type, into: dict[str, type]
             if info is not None:
                 info.kind = kind
                 info.platforms.append(cls.name)
+                info.missing_settings.extend(host.missing_settings(kind, cls.name, cls))
                 if info.version is None:
                     info.version = cls.version

@@ -54,7 +54,10 @@ def build_runtime(settings: Settings | None = None, **plugin_kw: Any) -> Runtime
             # would make credentials unreadable on the next.
             from .errors import ConfigError
 
-            raise ConfigError("CLIENTNEST_FERNET_KEYS must be set outside the embedded mode")
+            raise ConfigError(
+                "CLIENTNEST_FERNET_KEYS must be set outside the embedded mode (it encrypts platform "
+                "credentials; every process needs the same keys). Make one with: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'")
         keys = (load_or_create_key(settings.data_dir),)
     return Runtime(
         settings=settings,

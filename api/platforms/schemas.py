@@ -15,6 +15,8 @@ class ConfigFieldSchema(ma.Schema):
     secret = ma.fields.Boolean(metadata={"description": "a secret setting: its value is never shown anywhere"})
     default = ma.fields.Raw(allow_none=True, metadata={"description": "null for secret settings"})
     help = ma.fields.String()
+    needed_for = ma.fields.String(metadata={
+        "description": "what cannot work while it is unset, although the plugin loads (empty: nothing)"})
 
 
 class PlatformSchema(ma.Schema):

@@ -15,3 +15,6 @@ class PluginSchema(ma.Schema):
     hooks = ma.fields.List(ma.fields.String(), metadata={"description": "the clientnest_* hooks it implements"})
     platforms = ma.fields.List(ma.fields.String(), metadata={"description": "platform or provider names it registers"})
     error = ma.fields.String(allow_none=True, metadata={"description": "why it failed to load, if it did"})
+    configured = ma.fields.Boolean(metadata={"description": "enabled and every required setting is present"})
+    missing_settings = ma.fields.List(ma.fields.String(), metadata={
+        "description": "environment names of the required settings it lacks (values are never shown)"})

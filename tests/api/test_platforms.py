@@ -79,7 +79,7 @@ def test_platforms_lists_rules_capabilities_and_config_without_values(client: An
     assert secret["secret"] is True and secret["default"] is None
     client_id = next(f for f in fn["config"] if f["name"] == "client_id")
     assert client_id == {"name": "client_id", "type": "str", "required": False, "secret": False,
-                         "default": "fn-client", "help": "app id"}
+                         "default": "fn-client", "help": "app id", "needed_for": ""}
     text = r.get_data(as_text=True)
     assert "env-secret-VALUE-123" not in text and "fn-app-secret-value" not in text
     needy = by_name["fakeneedy"]

@@ -69,6 +69,8 @@ def test_plugins_lists_each_with_state(client: Any, register: Any) -> None:
         "hooks": ["clientnest_register_connectors"],
         "platforms": ["fakenet", "fakemulti", "fakeplain"],
         "error": None,
+        "configured": True,
+        "missing_settings": [],
     }
     broken = by_name["broken"]
     assert broken["enabled"] is False and broken["platforms"] == []

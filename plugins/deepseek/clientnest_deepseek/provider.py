@@ -64,7 +64,7 @@ class DeepSeekProvider(AIProvider):
     version = "0.1.0"
     capabilities = frozenset(AIFeature)
     config_schema = ConfigSchema((
-        ConfigField("api_key", secret=True, help="API key (DeepSeek, or the OpenAI-compatible server's)"),
+        ConfigField("api_key", secret=True, needed_for="answers from this provider (without it the offline provider answers)", help="API key (DeepSeek, or the OpenAI-compatible server's)"),
         ConfigField("base_url", default="https://api.deepseek.com", help="OpenAI-compatible base URL"),
         ConfigField("model", default="deepseek-chat", help="model name sent with every request"),
         ConfigField("connect_timeout", float, default=5.0, help="seconds to open a connection"),

@@ -130,8 +130,8 @@ class FacebookConnector(SocialConnector):
         Capability.WEBHOOKS,
     })
     config_schema = ConfigSchema((
-        ConfigField("app_id", help="App ID of the Meta app (developers.facebook.com)"),
-        ConfigField("app_secret", secret=True, help="App secret: code exchange, appsecret_proof, webhook signatures"),
+        ConfigField("app_id", needed_for="connecting accounts", help="App ID of the Meta app (developers.facebook.com)"),
+        ConfigField("app_secret", needed_for="connecting accounts", secret=True, help="App secret: code exchange, appsecret_proof, webhook signatures"),
         ConfigField("verify_token", secret=True, help="Webhook verify token set in the App Dashboard"),
         ConfigField("api_base", default="https://graph.facebook.com", help="Graph API base URL (a proxy or a sandbox)"),
         ConfigField("video_base", default="https://graph-video.facebook.com", help="base URL for video uploads"),

@@ -125,8 +125,8 @@ class LinkedInConnector(SocialConnector):
         Capability.LOOKUP,
     })
     config_schema = ConfigSchema((
-        ConfigField("client_id", help="Client ID of the app registered at developer.linkedin.com"),
-        ConfigField("client_secret", secret=True, help="Primary Client Secret of that app"),
+        ConfigField("client_id", needed_for="connecting accounts", help="Client ID of the app registered at developer.linkedin.com"),
+        ConfigField("client_secret", needed_for="connecting accounts", secret=True, help="Primary Client Secret of that app"),
         ConfigField("api_base", default="https://api.linkedin.com",
                     help="base URL of the LinkedIn API (a proxy or the sandbox)"),
         ConfigField("oauth_base", default="https://www.linkedin.com",
