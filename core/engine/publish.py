@@ -38,9 +38,6 @@ time" instead of going out hours after the moment it was meant for.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -77,6 +74,7 @@ from ..models import (
 )
 from ..services.accounts import to_connector_account
 from .content import build_content, load_media
+from .liveness import worker_name
 from .reconcile import LOOKUP_SKEW, unresolved_since
 from .refresh import RefreshOutcome, mark_needs_reconnect, reconnect_message, refresh_account
 from .retry import next_retry_at
@@ -124,10 +122,6 @@ class Step:
     token_expires_at: datetime | None
     publish_failures: int
     lookup_failures: int
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[:255]
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -195,7 +189,7 @@ class PublishJob:
         self.rt = runtime
         self.settings = runtime.settings
         self.target_id = target_id
-        self.worker = worker or _worker_name()
+        self.worker = worker or worker_name()
         self._refreshed = False
 
     # -- plumbing ------------------------------------------------------------------
