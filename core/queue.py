@@ -20,6 +20,7 @@ import importlib
 import logging
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +106,12 @@ class JobQueue(ABC):
         (its worker died: a live publish job hands over the targets it has not
         started long before)."""
 
+    def lost_data(self) -> bool:
+        """Whether the queue lost what it held since the last call (Redis
+        flushed, or restarted without persistence): the dispatcher then
+        enqueues again at once what the database says is queued."""
+        return False
+
     def close(self) -> None:
         """Release connections and threads."""
 
@@ -117,7 +124,13 @@ class RQJobQueue(JobQueue):
 
     Successful jobs are deleted at once (``result_ttl=0``): their outcome is in
     the database. Failed jobs are kept a day for diagnosis.
+
+    A marker key (:data:`EPOCH_KEY`, no expiry) tells a Redis that lost its
+    data: :meth:`lost_data` finds it gone (or replaced by another dispatcher
+    that found it gone) and writes a new one.
     """
+
+    EPOCH_KEY = "clientnest:queue:epoch"
 
     def __init__(self, redis_url: str, *, failure_ttl: int = 24 * 3600) -> None:
         from redis import Redis
@@ -130,6 +143,20 @@ class RQJobQueue(JobQueue):
             name: Queue(name, connection=self.connection, serializer=JSONSerializer)
             for name in QUEUE_NAMES
         }
+        self._epoch: bytes | None = None
+
+    def lost_data(self) -> bool:
+        seen = self.connection.get(self.EPOCH_KEY)
+        if seen is None:
+            mine = uuid.uuid4().hex.encode()
+            # another dispatcher may write it first: then take its value
+            self.connection.set(self.EPOCH_KEY, mine, nx=True)
+            seen = self.connection.get(self.EPOCH_KEY) or mine
+            lost = True  # gone: flushed, or a Redis never used (harmless: only missing jobs are enqueued)
+        else:
+            lost = self._epoch is not None and seen != self._epoch
+        self._epoch = seen
+        return lost
 
     def enqueue_many(self, specs: Sequence[JobSpec]) -> None:
         from rq import Queue
