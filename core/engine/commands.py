@@ -85,13 +85,18 @@ def _worker_class() -> type:
                 if out:
                     log.error("job %s left %d database connection(s) checked out", job.id, out)
 
+        def _record_kept(self, job: Any) -> bool:
+            # RQ writes a few fields (ended_at ...) back after the job ran, so
+            # after a flush the hash may exist again, but without a status
+            return self.connection.hget(job.key, "status") is not None
+
         def handle_job_success(self, job: Any, queue: Any, started_job_registry: Any, execution: Any) -> None:
             # RQ reads the job's status back from Redis to clean it up; after a
             # flush there is nothing to read. The outcome is in the database.
             try:
                 super().handle_job_success(job, queue, started_job_registry, execution)
             except InvalidJobOperation:
-                if self.connection.exists(job.key):
+                if self._record_kept(job):
                     raise
                 log.info("job %s finished; Redis no longer holds its record (flushed?), nothing to clean up",
                          job.id)
@@ -101,7 +106,7 @@ def _worker_class() -> type:
             try:
                 super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
             except InvalidJobOperation:
-                if self.connection.exists(job.key):
+                if self._record_kept(job):
                     raise
                 log.info("job %s failed; Redis no longer holds its record (flushed?), nothing to clean up",
                          job.id)
