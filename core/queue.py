@@ -186,24 +186,35 @@ class RQJobQueue(JobQueue):
             pipe.execute()
 
     def missing(self, job_ids: Iterable[str], *, started_before: datetime | None = None) -> set[str]:
+        """Also gone: a job started by a worker whose heartbeat stopped
+        (:mod:`clientnest.engine.liveness`; killed between taking the job and
+        claiming its targets), without waiting for ``started_before``."""
         from rq.job import Job
         from rq.utils import str_to_date
+
+        from .engine.liveness import dead_processes
 
         ids = list(job_ids)
         if not ids:
             return set()
         with self.connection.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hmget(Job.key_for(job_id), "status", "started_at")
+                pipe.hmget(Job.key_for(job_id), "status", "started_at", "worker_name")
             found = pipe.execute()
         out = set()
-        for job_id, (raw_status, raw_started) in zip(ids, found, strict=True):
+        running: dict[str, str] = {}  # job id -> the RQ worker running it
+        for job_id, (raw_status, raw_started, raw_worker) in zip(ids, found, strict=True):
             status = raw_status.decode() if isinstance(raw_status, bytes) else raw_status
             if status is None or status in _DEAD:
                 out.add(job_id)
-            elif status == "started" and started_before is not None and raw_started:
-                if str_to_date(raw_started) < started_before:
+            elif status == "started":
+                if started_before is not None and raw_started and str_to_date(raw_started) < started_before:
                     out.add(job_id)
+                elif raw_worker:
+                    running[job_id] = raw_worker.decode() if isinstance(raw_worker, bytes) else raw_worker
+        if running:
+            dead = dead_processes(self.connection, set(running.values()))
+            out |= {j for j, w in running.items() if w in dead}
         return out
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -173,13 +174,16 @@ def run_worker(runtime: Runtime, *, queues: Sequence[str] = QUEUE_NAMES, burst: 
     set_current(runtime)
     url = runtime.settings.redis_url
     conn = Redis.from_url(url)
+    # RQ records the name of the worker running a job: beating under that
+    # name too lets a dispatcher tell that a started job's worker is dead
+    name = name or uuid.uuid4().hex
     heartbeat: Heartbeat | None = None
     try:
         while True:
             if not wait_for_redis(conn, url):
                 return False
             worker = _worker_class()(list(queues), connection=conn, serializer=JSONSerializer, name=name)
-            heartbeat = heartbeat or Heartbeat(conn).start()
+            heartbeat = heartbeat or Heartbeat(conn, aliases=(name,)).start()
             try:
                 return worker.work(burst=burst, max_jobs=max_jobs, logging_level=runtime.settings.log_level,
                                    with_scheduler=False)

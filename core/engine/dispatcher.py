@@ -18,7 +18,8 @@ Each round (:meth:`Dispatcher.tick`):
    ``publish_job_targets`` (RQ's own work per job, a few Redis round trips,
    costs about as much CPU as publishing a post, so a job takes several);
    a small claim is spread over at least :data:`SPREAD` jobs so idle workers
-   share it. Each target records its job's id (deterministic:
+   share it; jobs of ``unknown`` targets (late already) go to the front of
+   the queue. Each target records its job's id (deterministic:
    ``publish-<first target>-<its attempts>[_plus<more targets>]``) in the same
    transaction as the claim, which is committed before the jobs are enqueued;
 3. enqueues again targets queued for longer than ``requeue_grace_seconds``
@@ -315,12 +316,14 @@ class Dispatcher:
                     insert_audit_rows(s, target_event_rows(
                         [(c.target_id, c.post_id, c.workspace_id) for c in got],
                         status, TargetStatus.QUEUED, now, actor="system"))
+                    # unknown targets are late already (a dead worker, a
+                    # timeout): their lookups go ahead of the waiting jobs
+                    specs += publish_jobs(s, got, self.settings, at_front=status == TargetStatus.UNKNOWN)
                     claimed += got
                 if len(claimed) >= limit:
                     break
             if claimed:
                 refresh_post_statuses(s, [c.post_id for c in claimed], actor="system", now=now)
-                specs = publish_jobs(s, claimed, self.settings)
         self._enqueue(specs)
         return len(claimed)
 

@@ -15,6 +15,10 @@ Two keys per process, written together in one transaction:
 * ``alive`` expires :data:`ALIVE_TTL` seconds after the last beat;
 * ``seen`` lives for a day: it says this process beats at all.
 
+A worker beats under its RQ worker name too, which RQ records on the job it
+runs: a job taken by a worker that died before claiming its targets is then
+known to be gone (:meth:`clientnest.queue.RQJobQueue.missing`).
+
 "Dead" is ``seen`` without ``alive``. A process that never beat (the
 in-process runner, a test calling the job functions) is never declared dead,
 and neither is anyone after Redis lost its data (both keys gone): for them
@@ -110,13 +114,6 @@ def dead_processes(redis: Redis, processes: Iterable[str]) -> set[str]:
     return {pid for i, pid in enumerate(ids) if found[2 * i + 1] and not found[2 * i]}
 
 
-def forget(redis: Redis, processes: Iterable[str]) -> None:
-    """Drop the ``seen`` keys of processes whose targets were handled."""
-    keys = [_keys(p)[1] for p in processes]
-    if keys:
-        redis.delete(*keys)
-
-
 class Heartbeat:
     """A daemon thread beating for this process every :data:`BEAT_SECONDS`.
 
@@ -125,22 +122,26 @@ class Heartbeat:
     has handed its targets back or finished them).
     """
 
-    def __init__(self, redis: Redis, *, every: float = BEAT_SECONDS, ttl: int = ALIVE_TTL) -> None:
+    def __init__(self, redis: Redis, *, every: float = BEAT_SECONDS, ttl: int = ALIVE_TTL,
+                 aliases: Iterable[str] = ()) -> None:
         self.redis = redis
         self.every = every
         self.ttl = ttl
         self.pid = process_id()
+        #: other names this process is known by (its RQ worker's name), beaten for alike
+        self.names = (self.pid, *aliases)
         self.last_beat = 0.0  # monotonic time of the last beat that reached Redis
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
 
     def beat(self) -> bool:
-        alive, seen = _keys(self.pid)
         try:
             with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(alive, "1", ex=self.ttl)
-                pipe.set(seen, "1", ex=SEEN_TTL)
+                for name in self.names:
+                    alive, seen = _keys(name)
+                    pipe.set(alive, "1", ex=self.ttl)
+                    pipe.set(seen, "1", ex=SEEN_TTL)
                 pipe.execute()
         except Exception as exc:  # Redis down: the next beat tries again
             if not self._failing:
@@ -177,7 +178,7 @@ class Heartbeat:
         if _beating is self:
             _beating = None
         try:
-            self.redis.delete(*_keys(self.pid))
+            self.redis.delete(*(k for name in self.names for k in _keys(name)))
         except Exception:  # Redis down: the keys expire by themselves
             pass
 

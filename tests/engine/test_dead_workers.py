@@ -109,3 +109,28 @@ def test_a_worker_that_stopped_cleanly_is_forgotten(engine):
     me = process_id()
     hb.stop()
     assert dead_processes(r, [me]) == set()
+
+
+def test_a_job_started_by_a_worker_that_died_counts_as_gone(engine):
+    """Killed between taking a job and claiming its targets: the job stays
+    "started" in RQ, but its worker's heartbeat (under its RQ name) stops, so
+    the dispatcher enqueues its targets again without waiting a lease."""
+    _needs_redis(engine)
+    from rq.job import Job
+    from rq.utils import utcformat
+
+    from clientnest.queue import PUBLISH_QUEUE, JobSpec
+
+    q = engine.queue
+    q.enqueue(JobSpec("clientnest.engine.jobs.publish_targets", ([1],), "job-taken", PUBLISH_QUEUE))
+    r = q.connection
+    r.hset(Job.key_for("job-taken"), mapping={"status": "started", "started_at": utcformat(utcnow()),
+                                              "worker_name": "rq-worker-1"})
+    hb = Heartbeat(r, ttl=2, aliases=("rq-worker-1",)).start()
+    try:
+        assert q.missing(["job-taken"]) == set()  # its worker is alive: still running
+        hb._stop.set()  # the worker dies without a goodbye
+        hb._thread.join(5)
+        _wait(lambda: q.missing(["job-taken"]) == {"job-taken"}, 10, "the job to count as gone")
+    finally:
+        hb.stop()
