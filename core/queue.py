@@ -125,12 +125,11 @@ class RQJobQueue(JobQueue):
     Successful jobs are deleted at once (``result_ttl=0``): their outcome is in
     the database. Failed jobs are kept a day for diagnosis.
 
-    A marker key (:data:`EPOCH_KEY`, no expiry) tells a Redis that lost its
-    data: :meth:`lost_data` finds it gone (or replaced by another dispatcher
-    that found it gone) and writes a new one.
+    A marker key (``clientnest.engine.liveness.EPOCH_KEY``, no expiry) tells
+    a Redis that lost its data: :meth:`lost_data` finds it gone (or replaced
+    by another dispatcher that found it gone) and writes a new one.
     """
 
-    EPOCH_KEY = "clientnest:queue:epoch"
 
     def __init__(self, redis_url: str, *, failure_ttl: int = 24 * 3600) -> None:
         from redis import Redis
@@ -146,12 +145,16 @@ class RQJobQueue(JobQueue):
         self._epoch: bytes | None = None
 
     def lost_data(self) -> bool:
-        seen = self.connection.get(self.EPOCH_KEY)
+        from .engine.liveness import EPOCH_KEY, note_loss
+
+        seen = self.connection.get(EPOCH_KEY)
         if seen is None:
+            # first: hold off declaring workers dead until they have beaten again
+            note_loss(self.connection)
             mine = uuid.uuid4().hex.encode()
             # another dispatcher may write it first: then take its value
-            self.connection.set(self.EPOCH_KEY, mine, nx=True)
-            seen = self.connection.get(self.EPOCH_KEY) or mine
+            self.connection.set(EPOCH_KEY, mine, nx=True)
+            seen = self.connection.get(EPOCH_KEY) or mine
             lost = True  # gone: flushed, or a Redis never used (harmless: only missing jobs are enqueued)
         else:
             lost = self._epoch is not None and seen != self._epoch

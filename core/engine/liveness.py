@@ -4,26 +4,27 @@ A target a worker holds is ``publishing`` under a lease of
 ``publish_lease_seconds`` (120 s by default): long enough for any platform
 call, so a worker killed mid-call would leave its targets waiting out the
 whole lease. Each worker process therefore beats in Redis while it runs
-(:class:`Heartbeat`), and every attempt records which process made it
-(:func:`worker_name`). The dispatcher asks :func:`dead_processes` about the
-holders of ``publishing`` targets; a holder that beat before and has stopped
-beating is dead, and its targets go to ``unknown`` at once (the connector's
-lookup then decides, exactly as after a lease: never a blind retry).
+(:class:`Heartbeat`: a key that expires :data:`ALIVE_TTL` seconds after the
+last beat), and every attempt records which process made it and whether that
+process beats (:func:`worker_name`). The dispatcher asks
+:func:`dead_processes` about the holders of ``publishing`` targets; a beating
+holder whose key is gone is dead, and its targets go to ``unknown`` at once
+(the connector's lookup then decides, exactly as after a lease: never a
+blind retry).
 
-Two keys per process, written together in one transaction:
-
-* ``alive`` expires :data:`ALIVE_TTL` seconds after the last beat;
-* ``seen`` lives for a day: it says this process beats at all.
+Redis losing its data (flush, restart without persistence) removes every
+key at once, and live workers need a beat to come back. So nobody is
+declared dead while the queue's marker key (:data:`EPOCH_KEY`) is missing or
+for :data:`ALIVE_TTL` + 2 beats after a loss was noticed
+(:func:`note_loss`); the marker and the keys are read in one ``MULTI``, so a
+flush cannot fall between the reads. A process that does not beat (the
+in-process runner, a test calling the job functions) records no heartbeat
+mark and is left to its lease.
 
 A worker beats under its RQ worker name too, which RQ records on the job it
 runs: a job taken by a worker that died before claiming its targets is then
-known to be gone (:meth:`clientnest.queue.RQJobQueue.missing`).
-
-"Dead" is ``seen`` without ``alive``. A process that never beat (the
-in-process runner, a test calling the job functions) is never declared dead,
-and neither is anyone after Redis lost its data (both keys gone): for them
-the lease still decides, as before. Both keys are read in one ``MULTI`` so a
-flush cannot fall between the two reads.
+known to be gone (:meth:`clientnest.queue.RQJobQueue.missing`; a wrong
+"gone" there only enqueues a job twice, which is harmless).
 
 A process stalled for longer than :data:`ALIVE_TTL` (stopped, starved of CPU,
 cut off from Redis) is taken for dead too. That is why its targets are
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BEAT_SECONDS",
     "ALIVE_TTL",
+    "EPOCH_KEY",
+    "note_loss",
     "Heartbeat",
     "process_id",
     "worker_name",
@@ -62,10 +65,13 @@ BEAT_SECONDS = 1.0
 #: a process that has not beaten for this long is taken for dead (several
 #: missed beats: a busy machine delays a thread by milliseconds, not seconds)
 ALIVE_TTL = 5
-#: how long Redis remembers that a process beats at all
-SEEN_TTL = 24 * 3600
-
 _PREFIX = "clientnest:worker:"
+#: the job queue's marker: gone means Redis lost its data (see RQJobQueue.lost_data)
+EPOCH_KEY = "clientnest:queue:epoch"
+#: set for a while after a loss was noticed: live workers have not beaten again yet
+_LOSS_KEY = "clientnest:worker:recent-loss"
+#: what an attempt's worker name ends with when its process beats
+_BEATS = " (heartbeat)"
 
 _ident: tuple[int, str] | None = None
 _ident_lock = threading.Lock()
@@ -84,42 +90,53 @@ def process_id() -> str:
 
 
 def worker_name() -> str:
-    """What an attempt records as its worker: the process, then the thread."""
-    return f"{process_id()}/{threading.current_thread().name}"[:255]
+    """What an attempt records as its worker: the process, the thread, and
+    whether the process beats (only then may it be declared dead)."""
+    mark = _BEATS if _beating is not None else ""
+    return f"{process_id()}/{threading.current_thread().name}"[:255 - len(mark)] + mark
 
 
 def holder_process(worker: str | None) -> str | None:
-    """The process part of an attempt's ``worker`` (``None`` for rows written
-    before processes were named this way)."""
-    if not worker or "/" not in worker:
+    """The process of an attempt's ``worker`` if that process beats, else
+    ``None`` (it never beat, or the row predates heartbeats)."""
+    if not worker or not worker.endswith(_BEATS):
         return None
     return worker.partition("/")[0]
 
 
-def _keys(pid: str) -> tuple[str, str]:
-    return f"{_PREFIX}{pid}:alive", f"{_PREFIX}{pid}:seen"
+def _alive_key(name: str) -> str:
+    return f"{_PREFIX}{name}:alive"
 
 
-def dead_processes(redis: Redis, processes: Iterable[str]) -> set[str]:
-    """The processes among ``processes`` that beat once and have stopped."""
-    ids = sorted(set(processes))
+def note_loss(redis: Redis) -> None:
+    """Redis lost its data: declare nobody dead until live workers have
+    beaten again (Redis's own clock times it: no skew between hosts)."""
+    redis.set(_LOSS_KEY, "1", ex=ALIVE_TTL + int(2 * BEAT_SECONDS) + 1)
+
+
+def dead_processes(redis: Redis, names: Iterable[str]) -> set[str]:
+    """The processes (or RQ worker names) among ``names`` whose heartbeat
+    key is gone; none while a loss of Redis's data is recent or unnoticed."""
+    ids = sorted(set(names))
     if not ids:
         return set()
     with redis.pipeline(transaction=True) as pipe:
-        for pid in ids:
-            alive, seen = _keys(pid)
-            pipe.exists(alive)
-            pipe.exists(seen)
-        found = pipe.execute()
-    return {pid for i, pid in enumerate(ids) if found[2 * i + 1] and not found[2 * i]}
+        pipe.exists(EPOCH_KEY)
+        pipe.exists(_LOSS_KEY)
+        for name in ids:
+            pipe.exists(_alive_key(name))
+        epoch, loss, *alive = pipe.execute()
+    if not epoch or loss:
+        return set()
+    return {name for name, up in zip(ids, alive, strict=True) if not up}
 
 
 class Heartbeat:
     """A daemon thread beating for this process every :data:`BEAT_SECONDS`.
 
     A failed beat (Redis down) is logged once per outage and tried again on
-    the next beat; :meth:`stop` removes both keys (a worker that stops cleanly
-    has handed its targets back or finished them).
+    the next beat. :meth:`stop` removes the keys: a worker stops cleanly only
+    between jobs (RQ's warm shutdown), holding no target.
     """
 
     def __init__(self, redis: Redis, *, every: float = BEAT_SECONDS, ttl: int = ALIVE_TTL,
@@ -139,9 +156,7 @@ class Heartbeat:
         try:
             with self.redis.pipeline(transaction=True) as pipe:
                 for name in self.names:
-                    alive, seen = _keys(name)
-                    pipe.set(alive, "1", ex=self.ttl)
-                    pipe.set(seen, "1", ex=SEEN_TTL)
+                    pipe.set(_alive_key(name), "1", ex=self.ttl)
                 pipe.execute()
         except Exception as exc:  # Redis down: the next beat tries again
             if not self._failing:
@@ -178,7 +193,7 @@ class Heartbeat:
         if _beating is self:
             _beating = None
         try:
-            self.redis.delete(*(k for name in self.names for k in _keys(name)))
+            self.redis.delete(*(_alive_key(name) for name in self.names))
         except Exception:  # Redis down: the keys expire by themselves
             pass
 

@@ -85,30 +85,32 @@ def test_killed_worker_is_reconciled_without_waiting_for_its_lease(engine, fault
     assert engine.attempts(tid) == expected
 
 
-def test_a_live_worker_and_one_that_never_beat_are_not_dead(engine):
+def test_a_live_worker_is_alive_a_silent_one_dead_but_nobody_right_after_a_flush(engine):
     _needs_redis(engine)
     r = redis_connection(engine.rt)
+    engine.queue.lost_data()  # the dispatcher has seen this Redis ...
+    r.delete("clientnest:worker:recent-loss")  # ... long enough ago
     hb = Heartbeat(r, ttl=2).start()
     try:
         me = process_id()
         assert holder_process(worker_name()) == me
-        assert dead_processes(r, [me, "elsewhere:1:never-beat"]) == set()
+        assert dead_processes(r, [me]) == set()
         hb._stop.set()  # stop beating without the clean goodbye
         hb._thread.join(5)
         _wait(lambda: dead_processes(r, [me]) == {me}, 10, "the alive key to expire")
-        r.flushdb()  # Redis lost everything: nobody is known, so nobody is declared dead
+        r.flushdb()  # Redis lost everything: nobody can be told dead ...
+        assert dead_processes(r, [me]) == set()
+        assert engine.queue.lost_data()  # ... and once that is noticed, not until workers beat again
         assert dead_processes(r, [me]) == set()
     finally:
         hb.stop()
 
 
-def test_a_worker_that_stopped_cleanly_is_forgotten(engine):
-    _needs_redis(engine)
-    r = redis_connection(engine.rt)
-    hb = Heartbeat(r).start()
-    me = process_id()
-    hb.stop()
-    assert dead_processes(r, [me]) == set()
+def test_a_process_that_does_not_beat_is_never_declared_dead(engine):
+    """The in-process runner and direct calls record no heartbeat mark: the
+    lease alone decides for them."""
+    assert holder_process(worker_name()) is None
+    assert holder_process(None) is None
 
 
 def test_a_job_started_by_a_worker_that_died_counts_as_gone(engine):
@@ -126,6 +128,8 @@ def test_a_job_started_by_a_worker_that_died_counts_as_gone(engine):
     r = q.connection
     r.hset(Job.key_for("job-taken"), mapping={"status": "started", "started_at": utcformat(utcnow()),
                                               "worker_name": "rq-worker-1"})
+    q.lost_data()
+    r.delete("clientnest:worker:recent-loss")
     hb = Heartbeat(r, ttl=2, aliases=("rq-worker-1",)).start()
     try:
         assert q.missing(["job-taken"]) == set()  # its worker is alive: still running
