@@ -285,7 +285,8 @@ def _kills_section(k: dict[str, Any], origin: dict[str, Any] | None) -> list[str
         "Before the heartbeat a killed worker's targets waited out the whole 120 s lease (the last post of "
         "the 1,000-post fault run went out 122-138 s late) and a flush left queued targets to the 60 s "
         "grace (lateness up to 194 s). Now the dispatcher sees a dead worker within the 5 s heartbeat TTL "
-        "and its targets are looked up `reconcile_delay_seconds` later; a flush is noticed on the next round.",
+        "and its targets are due for the lookup `reconcile_delay_seconds` after the worker's death (so about 1 s "
+        "after being noticed); a flush is noticed on the next round.",
         "",
     ]
 

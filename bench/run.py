@@ -10,7 +10,7 @@ workers on loopback; load from separate processes. Options::
     --targets N          pipeline size (default 5000)
     --rows N --due N     dispatcher table size and due rows (1,000,000 / 100,000)
     --seconds S          duration of each API load phase (default 10)
-    --kill-posts N       posts of the kill benchmark (default 100, due over 45 s)
+    --kill-posts N       posts of the kill benchmark (default 60, due over 45 s)
     --out PATH           where to write the report (default bench/RESULTS.md)
 
 Environment: ``BENCH_DATABASE_URL`` (default
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--due", type=int, default=100_000)
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--kill-posts", type=int, default=100)
+    p.add_argument("--kill-posts", type=int, default=60)
     p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     args = p.parse_args(argv)
     only = [x.strip() for x in args.only.split(",") if x.strip()]

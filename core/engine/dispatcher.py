@@ -6,8 +6,8 @@ Each round (:meth:`Dispatcher.tick`):
    (:func:`.reconcile.expire_leases`); with Redis, a target whose worker
    process stopped beating (:mod:`.liveness`: killed, crashed) goes to
    ``unknown`` within seconds instead of waiting out the lease
-   (:meth:`Dispatcher.reap_dead_workers`), due after
-   ``reconcile_delay_seconds`` like any ambiguous outcome;
+   (:meth:`Dispatcher.reap_dead_workers`), due ``reconcile_delay_seconds``
+   after the worker's death like any ambiguous outcome;
 2. claims due targets (``scheduled`` or ``unknown`` with ``next_attempt_at``
    passed) atomically and marks them ``queued``: on PostgreSQL one
    ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``, on SQLite one
@@ -58,7 +58,7 @@ from ..db import UTCDateTime, utcnow
 from ..followups import sweep as sweep_followups
 from ..models import AccountStatus, AttemptOutcome, PostTarget, PublishAttempt, SocialAccount, TargetStatus
 from ..queue import DEFAULT_QUEUE, PUBLISH_QUEUE, JobQueue, JobSpec, get_queue, redis_connection
-from .liveness import BEAT_SECONDS, dead_processes, holder_process
+from .liveness import ALIVE_TTL, BEAT_SECONDS, dead_processes, holder_process
 from .reconcile import abandon_attempts, expire_leases
 from .state import insert_audit_rows, refresh_post_statuses, target_event_rows
 
@@ -276,9 +276,9 @@ class Dispatcher:
 
     def reap_dead_workers(self, now: datetime) -> int:
         """Targets held by a worker process that stopped beating go to
-        ``unknown`` now, due after ``reconcile_delay_seconds`` (the platform
-        may still be finishing the dead worker's request); a process that
-        never beat is left to its lease. Returns how many."""
+        ``unknown`` now, due ``reconcile_delay_seconds`` after the worker's
+        death (the platform may still be finishing its request); a process
+        that does not beat is left to its lease. Returns how many."""
         if not self.settings.redis_url:
             return 0  # embedded: the jobs run in this process, which is alive
         with self.rt.db.engine.connect() as c:
@@ -287,7 +287,12 @@ class Dispatcher:
         dead = dead_processes(redis_connection(self.rt), {h for h in holders.values() if h})
         if not dead:
             return 0
-        due = now + timedelta(seconds=self.settings.reconcile_delay_seconds)
+        # The lookup waits reconcile_delay_seconds after the worker's death
+        # (the platform may still be finishing its request), and the worker
+        # died at least ALIVE_TTL - BEAT_SECONDS ago: its key outlived its
+        # last beat by ALIVE_TTL, and it died before its next beat was due.
+        waited = ALIVE_TTL - BEAT_SECONDS
+        due = now + timedelta(seconds=max(0.0, self.settings.reconcile_delay_seconds - waited))
         with self.rt.db.transaction() as s:
             changed = abandon_attempts(s, [(r.id, r.attempts) for r in rows if holders[r.id] in dead], now, due,
                                        reason="worker stopped")
