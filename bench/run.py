@@ -3,11 +3,14 @@
 ``python -m bench.run`` (``make bench``). PostgreSQL, Redis, gunicorn and RQ
 workers on loopback; load from separate processes. Options::
 
-    --only api,pipeline,lateness,dispatcher   run a subset
+    --only api,pipeline,lateness,dispatcher,kills   run a subset; the sections
+                         not run are kept from the previous RESULTS.json (the
+                         report says which run each comes from)
     --workers N          RQ worker processes (default 3: the best of 2-6 measured on 2 cores)
     --targets N          pipeline size (default 5000)
     --rows N --due N     dispatcher table size and due rows (1,000,000 / 100,000)
     --seconds S          duration of each API load phase (default 10)
+    --kill-posts N       posts of the kill benchmark (default 60, due over 45 s)
     --out PATH           where to write the report (default bench/RESULTS.md)
 
 Environment: ``BENCH_DATABASE_URL`` (default
@@ -33,7 +36,10 @@ from typing import Any
 from .env import BenchEnv
 from .report import write_report
 
-ALL = ("pipeline", "lateness", "dispatcher", "api")
+ALL = ("pipeline", "lateness", "dispatcher", "api", "kills")
+#: the keys of RESULTS.json each benchmark writes
+_SECTIONS = {"pipeline": ("pipeline", "noop", "pipeline_one_per_job"), "lateness": ("lateness",),
+             "dispatcher": ("dispatcher",), "api": ("api", "api_notes"), "kills": ("kills",)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--due", type=int, default=100_000)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--kill-posts", type=int, default=60)
     p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     args = p.parse_args(argv)
     only = [x.strip() for x in args.only.split(",") if x.strip()]
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "config": {"workers": args.workers, "targets": args.targets, "rows": args.rows, "due": args.due,
-                   "seconds": args.seconds},
+                   "seconds": args.seconds, "kill_posts": args.kill_posts},
     }
     env = BenchEnv.create(pg, redis_url)
     try:
@@ -80,14 +87,38 @@ def main(argv: list[str] | None = None) -> int:
             from .api import run as run_api
 
             results["api"] = run_api(env, args.seconds)
+        if "kills" in only:  # last: it leaves slow-call faults on the fake platform
+            from .kills import run as run_kills
+
+            results["kills"] = run_kills(env, posts=args.kill_posts, workers=args.workers)
     finally:
         env.close()
     results["total_seconds"] = round(time.monotonic() - started, 1)
     out = Path(args.out)
+    _keep_earlier(results, out.with_suffix(".json"), only)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     write_report(results, out)
     print(f"wrote {out} ({results['total_seconds']} s)")
     return 0
+
+
+def _keep_earlier(results: dict[str, Any], previous: Path, only: list[str]) -> None:
+    """Record which run each section comes from (``origins``); a subset run
+    keeps the other benchmarks' figures from the previous results."""
+    here = {"command": results["command"], "started_at": results["started_at"]}
+    results["origins"] = {name: here for name in only}
+    if set(only) == set(ALL) or not previous.exists():
+        return
+    prev = json.loads(previous.read_text())
+    prev_origin = {"command": prev.get("command"), "started_at": prev.get("started_at")}
+    for name in ALL:
+        if name in only:
+            continue
+        keys = [k for k in _SECTIONS[name] if k in prev]
+        for k in keys:
+            results[k] = prev[k]
+        if keys:
+            results["origins"][name] = prev.get("origins", {}).get(name, prev_origin)
 
 
 def _versions(env: BenchEnv) -> dict[str, str]:

@@ -372,6 +372,19 @@ class SocialConnector:
         A wrong ``None`` causes a duplicate; a wrong match loses a post."""
         raise NotImplementedError
 
+    def can_look_up(self, account: Account) -> bool:
+        """Whether :meth:`find_published` can answer for this account (a
+        platform may restrict it by account kind or permission). When it
+        cannot, a publish whose outcome is unknown ends ``unconfirmed``
+        rather than being looked up or sent again. No network call."""
+        return Capability.LOOKUP in self.capabilities
+
+    def profile_url(self, account: Account) -> str | None:
+        """A page where a person can see the account's recent posts (shown
+        with an ``unconfirmed`` target: check it before posting again), or
+        ``None``. No network call."""
+        return None
+
     def delete(self, account: Account, external_id: str) -> None:
         raise NotImplementedError
 

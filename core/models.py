@@ -82,6 +82,8 @@ class PostStatus(StrEnum):
     PUBLISHING = "publishing"
     PUBLISHED = "published"
     PARTIALLY_PUBLISHED = "partially_published"
+    #: a target may have gone out and nobody can tell: check before posting again
+    UNCONFIRMED = "unconfirmed"
     FAILED = "failed"
     CANCELED = "canceled"
 
@@ -94,6 +96,10 @@ class TargetStatus(StrEnum):
     UNKNOWN = "unknown"        # outcome ambiguous; reconcile before sending again
     HELD = "held"              # account needs reconnecting
     PUBLISHED = "published"
+    #: final: the outcome stayed unknown and the platform cannot be asked (no
+    #: lookup for this account, or the lookup gave up); it may be live, so the
+    #: user checks the profile (``last_error.profile_url``) before posting again
+    UNCONFIRMED = "unconfirmed"
     FAILED = "failed"
     CANCELED = "canceled"
 

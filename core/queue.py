@@ -20,6 +20,7 @@ import importlib
 import logging
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +106,12 @@ class JobQueue(ABC):
         (its worker died: a live publish job hands over the targets it has not
         started long before)."""
 
+    def lost_data(self) -> bool:
+        """Whether the queue lost what it held since the last call (Redis
+        flushed, or restarted without persistence): the dispatcher then
+        enqueues again at once what the database says is queued."""
+        return False
+
     def close(self) -> None:
         """Release connections and threads."""
 
@@ -117,7 +124,12 @@ class RQJobQueue(JobQueue):
 
     Successful jobs are deleted at once (``result_ttl=0``): their outcome is in
     the database. Failed jobs are kept a day for diagnosis.
+
+    A marker key (``clientnest.engine.liveness.EPOCH_KEY``, no expiry) tells
+    a Redis that lost its data: :meth:`lost_data` finds it gone (or replaced
+    by another dispatcher that found it gone) and writes a new one.
     """
+
 
     def __init__(self, redis_url: str, *, failure_ttl: int = 24 * 3600) -> None:
         from redis import Redis
@@ -130,6 +142,24 @@ class RQJobQueue(JobQueue):
             name: Queue(name, connection=self.connection, serializer=JSONSerializer)
             for name in QUEUE_NAMES
         }
+        self._epoch: bytes | None = None
+
+    def lost_data(self) -> bool:
+        from .engine.liveness import EPOCH_KEY, note_loss
+
+        seen = self.connection.get(EPOCH_KEY)
+        if seen is None:
+            # first: hold off declaring workers dead until they have beaten again
+            note_loss(self.connection)
+            mine = uuid.uuid4().hex.encode()
+            # another dispatcher may write it first: then take its value
+            self.connection.set(EPOCH_KEY, mine, nx=True)
+            seen = self.connection.get(EPOCH_KEY) or mine
+            lost = True  # gone: flushed, or a Redis never used (harmless: only missing jobs are enqueued)
+        else:
+            lost = self._epoch is not None and seen != self._epoch
+        self._epoch = seen
+        return lost
 
     def enqueue_many(self, specs: Sequence[JobSpec]) -> None:
         from rq import Queue
@@ -159,24 +189,35 @@ class RQJobQueue(JobQueue):
             pipe.execute()
 
     def missing(self, job_ids: Iterable[str], *, started_before: datetime | None = None) -> set[str]:
+        """Also gone: a job started by a worker whose heartbeat stopped
+        (:mod:`clientnest.engine.liveness`; killed between taking the job and
+        claiming its targets), without waiting for ``started_before``."""
         from rq.job import Job
         from rq.utils import str_to_date
+
+        from .engine.liveness import dead_processes
 
         ids = list(job_ids)
         if not ids:
             return set()
         with self.connection.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hmget(Job.key_for(job_id), "status", "started_at")
+                pipe.hmget(Job.key_for(job_id), "status", "started_at", "worker_name")
             found = pipe.execute()
         out = set()
-        for job_id, (raw_status, raw_started) in zip(ids, found, strict=True):
+        running: dict[str, str] = {}  # job id -> the RQ worker running it
+        for job_id, (raw_status, raw_started, raw_worker) in zip(ids, found, strict=True):
             status = raw_status.decode() if isinstance(raw_status, bytes) else raw_status
             if status is None or status in _DEAD:
                 out.add(job_id)
-            elif status == "started" and started_before is not None and raw_started:
-                if str_to_date(raw_started) < started_before:
+            elif status == "started":
+                if started_before is not None and raw_started and str_to_date(raw_started) < started_before:
                     out.add(job_id)
+                elif raw_worker:
+                    running[job_id] = raw_worker.decode() if isinstance(raw_worker, bytes) else raw_worker
+        if running:
+            dead = dead_processes(self.connection, set(running.values()))
+            out |= {j for j, w in running.items() if w in dead}
         return out
 
     def close(self) -> None:

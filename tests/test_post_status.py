@@ -24,7 +24,7 @@ P = PostStatus
 
 IN_FLIGHT = {T.QUEUED, T.PUBLISHING, T.UNKNOWN}
 WAITING = {T.SCHEDULED, T.HELD}
-DONE = {T.PUBLISHED, T.FAILED}
+DONE = {T.PUBLISHED, T.FAILED, T.UNCONFIRMED}
 
 
 def _expected(statuses: frozenset[TargetStatus]) -> PostStatus:
@@ -43,6 +43,8 @@ def _expected(statuses: frozenset[TargetStatus]) -> PostStatus:
         return P.PUBLISHED
     if statuses == {T.CANCELED}:
         return P.CANCELED
+    if T.UNCONFIRMED in statuses:  # may be live beside anything else: the user must look
+        return P.UNCONFIRMED
     if statuses == {T.FAILED}:
         return P.FAILED
     if T.PUBLISHED in statuses:

@@ -168,7 +168,9 @@ class TargetSchema(Schema):
     id = fields.Integer(required=True)
     account_id = fields.Integer(required=True)
     platform = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf([s.value for s in TargetStatus]))
+    status = fields.String(required=True, validate=validate.OneOf([s.value for s in TargetStatus]), metadata={
+        "description": "unconfirmed: final, may have been published (check last_error.profile_url before "
+                       "posting again); failed: final, not published"})
     text = fields.String(required=True, metadata={"description": "the text this account publishes (override applied)"})
     text_override = fields.String(required=True, allow_none=True)
     scheduled_at = _dt(metadata={"description": "the time asked for"})
@@ -177,7 +179,8 @@ class TargetSchema(Schema):
     external_id = fields.String(required=True, allow_none=True)
     external_url = fields.String(required=True, allow_none=True)
     published_at = _dt()
-    last_error = fields.Dict(required=True, allow_none=True)
+    last_error = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "kind and message of what went wrong; for unconfirmed, profile_url: where to check"})
     updated_at = _dt()
 
 

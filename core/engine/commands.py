@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,9 +71,11 @@ def engine_runtime(extra_plugins: Sequence[str] = ()) -> tuple[Runtime, bool]:
 
 def _worker_class() -> type:
     from rq import SimpleWorker
+    from rq.exceptions import InvalidJobOperation
 
     class EngineWorker(SimpleWorker):
-        """SimpleWorker that checks no job left a database connection out."""
+        """SimpleWorker that checks no job left a database connection out, and
+        takes a job whose record Redis lost (flushed while it ran) quietly."""
 
         def execute_job(self, job: Any, queue: Any) -> None:
             try:
@@ -83,25 +86,114 @@ def _worker_class() -> type:
                 if out:
                     log.error("job %s left %d database connection(s) checked out", job.id, out)
 
+        def _record_kept(self, job: Any) -> bool:
+            # RQ writes a few fields (ended_at ...) back after the job ran, so
+            # after a flush the hash may exist again, but without a status
+            return self.connection.hget(job.key, "status") is not None
+
+        def handle_job_success(self, job: Any, queue: Any, started_job_registry: Any, execution: Any) -> None:
+            # RQ reads the job's status back from Redis to clean it up; after a
+            # flush there is nothing to read. The outcome is in the database.
+            try:
+                super().handle_job_success(job, queue, started_job_registry, execution)
+            except InvalidJobOperation:
+                if self._record_kept(job):
+                    raise
+                log.info("job %s finished; Redis no longer holds its record (flushed?), nothing to clean up",
+                         job.id)
+
+        def handle_job_failure(self, job: Any, queue: Any, started_job_registry: Any = None, exc_string: str = "",
+                               execution: Any = None) -> None:
+            try:
+                super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+            except InvalidJobOperation:
+                if self._record_kept(job):
+                    raise
+                log.info("job %s failed; Redis no longer holds its record (flushed?), nothing to clean up",
+                         job.id)
+
     return EngineWorker
+
+
+def _redacted(url: str) -> str:
+    """Host, port and DB of a Redis URL: never its password in a log line."""
+    from redis.connection import parse_url
+
+    try:
+        opts = parse_url(url)
+    except ValueError:
+        return "REDIS_URL"
+    return f"{opts.get('host', 'localhost')}:{opts.get('port', 6379)}/{opts.get('db', 0)}"
+
+
+def wait_for_redis(conn: Any, url: str, *, stop: threading.Event | None = None,
+                   first: float = 1.0, at_most: float = 30.0) -> bool:
+    """Ping Redis until it answers, one log line per failed try, waiting
+    ``first`` seconds and doubling up to ``at_most``. ``False`` if ``stop``
+    was set (or Ctrl-C pressed) meanwhile."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    stop = stop or threading.Event()
+    wait, tries = first, 0
+    while not stop.is_set():
+        try:
+            conn.ping()
+            if tries:
+                log.warning("Redis at %s answers again", _redacted(url))
+            return True
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            tries += 1
+            log.warning("Redis at %s is unreachable (%s: %s); try %d, next in %.0f s",
+                        _redacted(url), type(exc).__name__, exc, tries, wait)
+        try:
+            stop.wait(wait)
+        except KeyboardInterrupt:
+            return False
+        wait = min(at_most, wait * 2)
+    return False
 
 
 def run_worker(runtime: Runtime, *, queues: Sequence[str] = QUEUE_NAMES, burst: bool = False,
                max_jobs: int | None = None, name: str | None = None) -> bool:
     """Run one RQ worker in this process until stopped (or, with ``burst``,
-    until the queues are empty). Returns whether it ran any job."""
+    until the queues are empty). Returns whether it ran any job.
+
+    Redis down at start: wait and retry (one log line per try) rather than
+    exit. While it runs the process beats in Redis (:mod:`.liveness`), so a
+    dispatcher notices within seconds if it dies holding targets."""
     if not runtime.settings.redis_url:
         raise ConfigError("`clientnest worker` needs REDIS_URL; the embedded mode runs jobs in the app")
     from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
     from rq.serializers import JSONSerializer
 
+    from .liveness import Heartbeat
+
     set_current(runtime)
-    conn = Redis.from_url(runtime.settings.redis_url)
-    worker = _worker_class()(list(queues), connection=conn, serializer=JSONSerializer, name=name)
+    url = runtime.settings.redis_url
+    conn = Redis.from_url(url)
+    # RQ records the name of the worker running a job: beating under that
+    # name too lets a dispatcher tell that a started job's worker is dead
+    name = name or uuid.uuid4().hex
+    heartbeat: Heartbeat | None = None
     try:
-        return worker.work(burst=burst, max_jobs=max_jobs, logging_level=runtime.settings.log_level,
-                           with_scheduler=False)
+        while True:
+            if not wait_for_redis(conn, url):
+                return False
+            worker = _worker_class()(list(queues), connection=conn, serializer=JSONSerializer, name=name)
+            heartbeat = heartbeat or Heartbeat(conn, aliases=(name,)).start()
+            try:
+                return worker.work(burst=burst, max_jobs=max_jobs, logging_level=runtime.settings.log_level,
+                                   with_scheduler=False)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # lost between the ping and the worker's registration: wait again
+                log.warning("Redis at %s went away while the worker started (%s)", _redacted(url),
+                            type(exc).__name__)
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         conn.close()
 
 

@@ -3,7 +3,11 @@
 Each round (:meth:`Dispatcher.tick`):
 
 1. expires leases: ``publishing`` past ``lease_expires_at`` -> ``unknown``
-   (:func:`.reconcile.expire_leases`);
+   (:func:`.reconcile.expire_leases`); with Redis, a target whose worker
+   process stopped beating (:mod:`.liveness`: killed, crashed) goes to
+   ``unknown`` within seconds instead of waiting out the lease
+   (:meth:`Dispatcher.reap_dead_workers`), due ``reconcile_delay_seconds``
+   after the worker's death like any ambiguous outcome;
 2. claims due targets (``scheduled`` or ``unknown`` with ``next_attempt_at``
    passed) atomically and marks them ``queued``: on PostgreSQL one
    ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``, on SQLite one
@@ -14,7 +18,8 @@ Each round (:meth:`Dispatcher.tick`):
    ``publish_job_targets`` (RQ's own work per job, a few Redis round trips,
    costs about as much CPU as publishing a post, so a job takes several);
    a small claim is spread over at least :data:`SPREAD` jobs so idle workers
-   share it. Each target records its job's id (deterministic:
+   share it; jobs of ``unknown`` targets (late already) go to the front of
+   the queue. Each target records its job's id (deterministic:
    ``publish-<first target>-<its attempts>[_plus<more targets>]``) in the same
    transaction as the claim, which is committed before the jobs are enqueued;
 3. enqueues again targets queued for longer than ``requeue_grace_seconds``
@@ -22,7 +27,10 @@ Each round (:meth:`Dispatcher.tick`):
    between commit and enqueue), or whose job started more than a lease ago
    (its worker died mid-job: a live job hands over what it has not started
    after :data:`HANDOVER_SECONDS`). A conditional update of ``queued_at``
-   decides which dispatcher does it;
+   decides which dispatcher does it. When the queue says it lost its data
+   (:meth:`~clientnest.queue.JobQueue.lost_data`: Redis flushed or restarted
+   empty) this runs at once without the grace period: every queued target
+   whose job is gone is enqueued again in the same round;
 4. enqueues token refreshes for accounts whose token expires within
    ``refresh_ahead_seconds``.
 
@@ -39,15 +47,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import bindparam, func, select, text, tuple_, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..connector import Capability
 from ..db import UTCDateTime, utcnow
 from ..followups import sweep as sweep_followups
-from ..models import AccountStatus, PostTarget, SocialAccount, TargetStatus
-from ..queue import DEFAULT_QUEUE, PUBLISH_QUEUE, JobQueue, JobSpec, get_queue
-from .reconcile import expire_leases
+from ..models import AccountStatus, AttemptOutcome, PostTarget, PublishAttempt, SocialAccount, TargetStatus
+from ..queue import DEFAULT_QUEUE, PUBLISH_QUEUE, JobQueue, JobSpec, get_queue, redis_connection
+from .liveness import ALIVE_TTL, BEAT_SECONDS, dead_processes, holder_process
+from .reconcile import abandon_attempts, expire_leases
 from .state import insert_audit_rows, refresh_post_statuses, target_event_rows
 
 __all__ = [
@@ -142,8 +154,13 @@ def publish_jobs(session: Any, claimed: Sequence[Claimed], settings: Any, *, tag
     return specs
 
 
+#: a store being down: one log line per round, no traceback
+OUTAGES = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError)
+
+
 @dataclass
 class TickStats:
+    reaped: int = 0
     expired: int = 0
     claimed: int = 0
     requeued: int = 0
@@ -167,6 +184,8 @@ class Dispatcher:
         self._last_requeue = 0.0
         self._last_refresh = 0.0
         self._last_followups = 0.0
+        self._last_reap = 0.0
+        self._last_lost_check = 0.0
 
     # -- one round -----------------------------------------------------------------
     def tick(self, now: datetime | None = None, *, force: bool = False) -> TickStats:
@@ -174,12 +193,23 @@ class Dispatcher:
         regardless of when they last ran."""
         stats = TickStats()
         now = now or utcnow()
+        mono = time.monotonic()
+        if force or mono - self._last_reap >= BEAT_SECONDS:
+            self._last_reap = mono
+            stats.reaped = self.reap_dead_workers(now)
         stats.expired = self.expire_leases(now)
         stats.claimed = self.dispatch_due(now)
         mono = time.monotonic()
-        if force or mono - self._last_requeue >= max(0.2, self.settings.requeue_grace_seconds / 4):
+        lost = False
+        if force or mono - self._last_lost_check >= 0.25:
+            self._last_lost_check = mono
+            lost = self.queue.lost_data()
+            if lost:
+                log.warning("the job queue lost its data (Redis flushed or restarted empty); "
+                            "enqueueing queued targets again now")
+        if lost or force or mono - self._last_requeue >= max(0.2, self.settings.requeue_grace_seconds / 4):
             self._last_requeue = mono
-            stats.requeued = self.requeue_missing(now)
+            stats.requeued = self.requeue_missing(now, grace=0.0 if lost else None)
         if force or mono - self._last_refresh >= min(60.0, max(1.0, self.settings.refresh_ahead_seconds / 4)):
             self._last_refresh = mono
             stats.refreshes = self.schedule_refreshes(now)
@@ -205,7 +235,11 @@ class Dispatcher:
                 if stats.claimed >= self.batch_size:
                     continue
                 stop.wait(self.until_next_due(wait))
-            except Exception:  # the database or Redis is down: keep trying
+            except OUTAGES as exc:  # the database or Redis is down: keep trying
+                log.warning("dispatcher round failed: %s: %s; trying again in %.0f s", type(exc).__name__,
+                            str(exc).splitlines()[0] if str(exc) else "", max(wait, 1.0))
+                stop.wait(max(wait, 1.0))
+            except Exception:
                 log.exception("dispatcher round failed")
                 stop.wait(max(wait, 1.0))
 
@@ -232,6 +266,41 @@ class Dispatcher:
             log.warning("%d target(s) outlived their lease; they will be reconciled", n)
         return n
 
+    # -- dead workers -----------------------------------------------------------------
+    _HELD = (
+        select(PostTarget.id, PostTarget.attempts, PublishAttempt.worker)
+        .join(PublishAttempt, (PublishAttempt.target_id == PostTarget.id)
+              & (PublishAttempt.number == PostTarget.attempts))
+        .where(PostTarget.status == TargetStatus.PUBLISHING, PublishAttempt.outcome == AttemptOutcome.STARTED)
+    )
+
+    def reap_dead_workers(self, now: datetime) -> int:
+        """Targets held by a worker process that stopped beating go to
+        ``unknown`` now, due ``reconcile_delay_seconds`` after the worker's
+        death (the platform may still be finishing its request); a process
+        that does not beat is left to its lease. Returns how many."""
+        if not self.settings.redis_url:
+            return 0  # embedded: the jobs run in this process, which is alive
+        with self.rt.db.engine.connect() as c:
+            rows = c.execute(self._HELD).all()
+        holders = {r.id: holder_process(r.worker) for r in rows}
+        dead = dead_processes(redis_connection(self.rt), {h for h in holders.values() if h})
+        if not dead:
+            return 0
+        # The lookup waits reconcile_delay_seconds after the worker's death
+        # (the platform may still be finishing its request), and the worker
+        # died at least ALIVE_TTL - BEAT_SECONDS ago: its key outlived its
+        # last beat by ALIVE_TTL, and it died before its next beat was due.
+        waited = ALIVE_TTL - BEAT_SECONDS
+        due = now + timedelta(seconds=max(0.0, self.settings.reconcile_delay_seconds - waited))
+        with self.rt.db.transaction() as s:
+            changed = abandon_attempts(s, [(r.id, r.attempts) for r in rows if holders[r.id] in dead], now, due,
+                                       reason="worker stopped")
+        if changed:
+            log.warning("%d target(s) held by dead worker(s) %s; they will be reconciled",
+                        len(changed), ", ".join(sorted(dead)))
+        return len(changed)
+
     # -- claiming --------------------------------------------------------------------
     def claim(self, s: Session, status: str, now: datetime, limit: int) -> list[Claimed]:
         """Atomically mark up to ``limit`` due targets of ``status`` queued."""
@@ -252,12 +321,14 @@ class Dispatcher:
                     insert_audit_rows(s, target_event_rows(
                         [(c.target_id, c.post_id, c.workspace_id) for c in got],
                         status, TargetStatus.QUEUED, now, actor="system"))
+                    # unknown targets are late already (a dead worker, a
+                    # timeout): their lookups go ahead of the waiting jobs
+                    specs += publish_jobs(s, got, self.settings, at_front=status == TargetStatus.UNKNOWN)
                     claimed += got
                 if len(claimed) >= limit:
                     break
             if claimed:
                 refresh_post_statuses(s, [c.post_id for c in claimed], actor="system", now=now)
-                specs = publish_jobs(s, claimed, self.settings)
         self._enqueue(specs)
         return len(claimed)
 
@@ -266,26 +337,48 @@ class Dispatcher:
             return
         try:
             self.queue.enqueue_many(specs)
+        except OUTAGES as exc:
+            log.warning("could not enqueue %d job(s) (%s); they will be enqueued again", len(specs),
+                        type(exc).__name__)
         except Exception:
             # committed as queued: enqueued again after the grace period
             log.exception("could not enqueue %d job(s); they will be enqueued again", len(specs))
 
     # -- lost jobs ----------------------------------------------------------------------
-    def requeue_missing(self, now: datetime | None = None, limit: int = 1000) -> int:
+    def requeue_missing(self, now: datetime | None = None, limit: int = 1000, *, grace: float | None = None) -> int:
         """Enqueue again queued targets whose job is gone (Redis flushed or
-        restarted without persistence, a crash between commit and enqueue)."""
+        restarted without persistence, a crash between commit and enqueue),
+        once they have been queued for ``grace`` seconds (default
+        ``requeue_grace_seconds``; 0 once the queue said it lost its data: a
+        job enqueued twice is harmless, the second finds its targets taken)."""
         now = now or utcnow()
-        cutoff = now - timedelta(seconds=self.settings.requeue_grace_seconds)
-        with self.rt.db.session() as s:
-            rows = s.execute(
-                select(PostTarget.id, PostTarget.attempts, PostTarget.queued_at, PostTarget.post_id,
-                       PostTarget.workspace_id, PostTarget.job_id)
-                .where(PostTarget.status == TargetStatus.QUEUED, PostTarget.queued_at <= cutoff)
-                .order_by(PostTarget.queued_at)
-                .limit(limit)
-            ).all()
-        if not rows:
-            return 0
+        grace = self.settings.requeue_grace_seconds if grace is None else grace
+        cutoff = now - timedelta(seconds=grace)
+        # after a loss, every page (keyset on queued_at, id); otherwise one
+        # page per round is plenty
+        pages = 1 if grace else 1000
+        after: tuple[Any, int] | None = None
+        total = 0
+        for _ in range(pages):
+            q = (select(PostTarget.id, PostTarget.attempts, PostTarget.queued_at, PostTarget.post_id,
+                        PostTarget.workspace_id, PostTarget.job_id)
+                 .where(PostTarget.status == TargetStatus.QUEUED, PostTarget.queued_at <= cutoff)
+                 .order_by(PostTarget.queued_at, PostTarget.id)
+                 .limit(limit))
+            if after is not None:
+                q = q.where(tuple_(PostTarget.queued_at, PostTarget.id) > tuple_(
+                    bindparam("a_at", after[0], type_=UTCDateTime()), after[1]))
+            with self.rt.db.session() as s:
+                rows = s.execute(q).all()
+            if not rows:
+                break
+            total += self._requeue_lost(rows, now)
+            if len(rows) < limit:
+                break
+            after = (rows[-1].queued_at, rows[-1].id)
+        return total
+
+    def _requeue_lost(self, rows: Sequence[Any], now: datetime) -> int:
         job_of = {r.id: r.job_id or publish_job_id(r.id, r.attempts) for r in rows}
         missing = self.queue.missing(set(job_of.values()),
                                      started_before=now - timedelta(seconds=self.settings.publish_lease_seconds))

@@ -35,8 +35,12 @@ def publish_targets(target_ids: Sequence[int]) -> dict[str, int]:
     the other, each on its own, so one failing does not touch the others.
     After :data:`~.dispatcher.HANDOVER_SECONDS` no new target is started: the
     rest are given back and go to a new job at the front of the queue.
-    Returns how many ended how."""
+    A worker whose heartbeat has not reached Redis for so long that it may
+    be taken for dead (:func:`~.liveness.may_call_platform`) starts no new
+    call either: its targets go back to the queue (or, if a dispatcher
+    already gave them up, to the reconciliation). Returns how many ended how."""
     from .dispatcher import HANDOVER_SECONDS
+    from .liveness import may_call_platform
     from .publish import PublishJob, Step, claim
 
     rt = job_runtime()
@@ -45,7 +49,7 @@ def publish_targets(target_ids: Sequence[int]) -> dict[str, int]:
     outcomes: Counter[str] = Counter()
     first_error: Exception | None = None
     for i, (target_id, step) in enumerate(claimed.items()):
-        if i and time.monotonic() > deadline:
+        if (i and time.monotonic() > deadline) or not may_call_platform():
             rest = [st for st in list(claimed.values())[i:] if isinstance(st, Step)]
             outcomes["handed_over"] += _hand_over(rt, rest)
             outcomes.update(st for st in list(claimed.values())[i:] if isinstance(st, str))
@@ -77,7 +81,12 @@ def _hand_over(rt: Runtime, steps: list[Step]) -> int:
         specs = publish_jobs(conn, [Claimed(st.target_id, st.number - 1, st.post_id, st.workspace_id) for st in back],
                              rt.settings, tag=f"handover{now.timestamp():.0f}", at_front=True)
     if specs:
-        get_queue(rt).enqueue_many(specs)
+        try:
+            get_queue(rt).enqueue_many(specs)
+        except Exception as exc:  # committed as queued: the dispatcher enqueues them again
+            log.warning("could not hand %d target(s) over (%s); the dispatcher will enqueue them again",
+                        len(back), type(exc).__name__)
+            return len(back)
     log.info("handed %d target(s) over to %d new job(s)", len(back), len(specs))
     return len(back)
 

@@ -32,15 +32,17 @@ The error class decides what happens next (see :mod:`clientnest.errors`):
   reconnecting, its pending targets are held and the error says so;
 * :class:`PermanentError` -> ``failed`` with the platform's own message.
 
+A lookup that cannot be made (the connector has none for the account, the
+platform refuses it) or that keeps failing ends the target ``unconfirmed``:
+it may be live, so the user is told to check the account's profile
+(``last_error.profile_url``) before posting again; never plain ``failed``.
+
 A post too late by more than ``max_lateness_seconds`` fails with "missed its
 time" instead of going out hours after the moment it was meant for.
 """
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -77,6 +79,7 @@ from ..models import (
 )
 from ..services.accounts import to_connector_account
 from .content import build_content, load_media
+from .liveness import worker_name
 from .reconcile import LOOKUP_SKEW, unresolved_since
 from .refresh import RefreshOutcome, mark_needs_reconnect, reconnect_message, refresh_account
 from .retry import next_retry_at
@@ -124,10 +127,6 @@ class Step:
     token_expires_at: datetime | None
     publish_failures: int
     lookup_failures: int
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[:255]
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -195,7 +194,7 @@ class PublishJob:
         self.rt = runtime
         self.settings = runtime.settings
         self.target_id = target_id
-        self.worker = worker or _worker_name()
+        self.worker = worker or worker_name()
         self._refreshed = False
 
     # -- plumbing ------------------------------------------------------------------
@@ -399,6 +398,8 @@ class PublishJob:
         assert step.since is not None
         try:
             connector = self.rt.plugins.connector(step.platform)
+            if not connector.can_look_up(step.account):
+                return self._unconfirmed(step, None, "cannot look up this account's posts")
             found = self.rt.plugins.hook.clientnest_find_published(
                 connector=connector, account=step.account, content=step.content, since=step.since - LOOKUP_SKEW)
         except ConfigError as exc:
@@ -406,15 +407,9 @@ class PublishJob:
         except AuthError as exc:
             return self._auth(step, exc)
         except NotImplementedError:
-            exc2 = PermanentError(
-                f"the platform may or may not have published this post, and the {step.platform} connector "
-                "cannot look it up; check the account and publish it again by hand if it is missing",
-                platform=step.platform)
-            return self._fail(step, AttemptOutcome.PERMANENT, exc2.to_dict(), exc2.message)
+            return self._unconfirmed(step, None, "cannot look up posts")
         except PermanentError as exc:
-            msg = (f"could not confirm whether the post went out: {exc.message}. "
-                   "Check the account before publishing it again.")
-            return self._fail(step, AttemptOutcome.PERMANENT, exc.to_dict(), msg)
+            return self._unconfirmed(step, exc, f"refused the lookup: {exc.message}")
         except PlatformError as exc:
             return self._lookup_failed(step, exc)
         except Exception as exc:
@@ -568,11 +563,34 @@ class PublishJob:
         outcome = AttemptOutcome.NOT_SENT if isinstance(exc, NotSentError) else AttemptOutcome.AMBIGUOUS
         err = exc.to_dict()
         if failures >= self.settings.max_publish_attempts:
-            return self._fail(step, outcome, err,
-                              f"could not confirm whether the post went out after {failures} lookups "
-                              f"({exc.message}); check the account before publishing it again")
+            return self._unconfirmed(step, exc, f"failed {failures} lookups (last: {exc.message})",
+                                     outcome=outcome)
         when = next_retry_at(self.settings, failures, utcnow(), getattr(exc, "retry_at", None))
         return self._settle(step, outcome, err, TargetStatus.UNKNOWN, next_attempt_at=when, result="unknown")
+
+    def _unconfirmed(self, step: Step, exc: PlatformError | None, why: str, *,
+                     outcome: str = AttemptOutcome.PERMANENT) -> str:
+        """The outcome of an earlier publish stays unknown and the platform
+        cannot tell us: the target ends ``unconfirmed`` (never ``failed``:
+        the post may be live, and a user reposting a "failed" post would make
+        a duplicate), with a link to where a person can look."""
+        cls = self.rt.plugins.connector_classes.get(step.platform)
+        label = (cls.display_name or cls.name) if cls else step.platform
+        profile = self._profile_url(step)
+        message = (f"May have been published: the earlier attempt may have reached {label}, and the {label} "
+                   f"connector {why}. Check {profile or f'the {label} account'} before posting it again.")
+        error = exc.to_dict() if exc is not None else {"kind": "permanent", "message": f"the connector {why}"}
+        return self._settle(step, outcome, error, TargetStatus.UNCONFIRMED,
+                            last_error={"kind": "unconfirmed", "message": message, "profile_url": profile},
+                            result="unconfirmed")
+
+    def _profile_url(self, step: Step) -> str | None:
+        try:
+            return self.rt.plugins.connector(step.platform).profile_url(step.account)
+        except Exception:  # a link is a courtesy: never let it stop the outcome being recorded
+            log.exception("target %s: the %s connector could not give a profile URL", step.target_id,
+                          step.platform)
+            return None
 
     def _auth(self, step: Step, exc: AuthError) -> Step | str:
         if self._refreshed:
@@ -650,7 +668,7 @@ def release(s: Connection, steps: Sequence[Step], now: datetime, *, reason: str)
 
 def publish(runtime: Any, target_id: int, *, worker: str | None = None) -> str:
     """Run the publish job for one target; returns ``published``, ``retry``,
-    ``unknown``, ``held``, ``failed``, ``skipped``, ``lost`` or ``duplicate``."""
+    ``unknown``, ``unconfirmed``, ``held``, ``failed``, ``skipped``, ``lost`` or ``duplicate``."""
     try:
         return PublishJob(runtime, target_id, worker=worker).run()
     except ClientNestError:

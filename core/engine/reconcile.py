@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..models import AttemptOutcome, PublishAttempt, PostTarget, TargetStatus
 from .state import insert_audit_rows, target_event_rows
 
-__all__ = ["LOOKUP_SKEW", "UNRESOLVED", "unresolved_since", "expire_leases"]
+__all__ = ["LOOKUP_SKEW", "UNRESOLVED", "unresolved_since", "expire_leases", "abandon_attempts"]
 
 #: look this far before our first attempt: the platform's clock may differ
 LOOKUP_SKEW = timedelta(minutes=2)
@@ -73,3 +73,42 @@ def expire_leases(session: Session, now: datetime) -> int:
     ))
     # publishing -> unknown keeps every post "publishing": no post status change
     return len(rows)
+
+
+_ABANDONED_BY_DEAD_WORKER = {
+    "kind": "abandoned",
+    "message": "the worker died before recording the outcome; asking the platform before sending again",
+}
+
+
+def abandon_attempts(session: Session, held: Sequence[tuple[int, int]], now: datetime, due: datetime, *,
+                     reason: str) -> list[int]:
+    """Targets whose holder is known to be dead (its heartbeat stopped):
+    ``publishing -> unknown`` at once, due at ``due``, their running attempt
+    marked ``abandoned``; the next publish job looks them up before anything
+    is sent again. ``held`` is ``(target id, attempt number)``: a target the
+    holder has meanwhile moved on from (another attempt, another status) is
+    left alone. Returns the targets changed; the caller commits."""
+    changed: list[tuple[int, int, int]] = []
+    for target_id, number in held:
+        row = session.execute(
+            update(PostTarget)
+            .where(PostTarget.id == target_id, PostTarget.status == TargetStatus.PUBLISHING,
+                   PostTarget.attempts == number)
+            .values(status=TargetStatus.UNKNOWN, lease_expires_at=None, next_attempt_at=due, updated_at=now)
+            .returning(PostTarget.id, PostTarget.post_id, PostTarget.workspace_id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is None:
+            continue
+        session.execute(
+            update(PublishAttempt)
+            .where(PublishAttempt.target_id == target_id, PublishAttempt.number == number,
+                   PublishAttempt.outcome == AttemptOutcome.STARTED)
+            .values(outcome=AttemptOutcome.ABANDONED, finished_at=now, error=_ABANDONED_BY_DEAD_WORKER)
+            .execution_options(synchronize_session=False)
+        )
+        changed.append((row.id, row.post_id, row.workspace_id))
+    insert_audit_rows(session, target_event_rows(
+        changed, TargetStatus.PUBLISHING, TargetStatus.UNKNOWN, now, actor="system", reason=reason))
+    return [c[0] for c in changed]

@@ -28,8 +28,10 @@ IN_FLIGHT = frozenset({TargetStatus.QUEUED, TargetStatus.PUBLISHING, TargetStatu
 WAITING = frozenset({TargetStatus.SCHEDULED, TargetStatus.HELD})
 #: nothing has been sent for it and nothing is about to be: it may still be edited
 NOT_STARTED = frozenset({TargetStatus.DRAFT, TargetStatus.SCHEDULED, TargetStatus.HELD})
-#: final: nothing will happen to the target any more
-SETTLED = frozenset({TargetStatus.PUBLISHED, TargetStatus.FAILED, TargetStatus.CANCELED})
+#: final: nothing will happen to the target any more (an unconfirmed one may
+#: be live: a person has to look)
+SETTLED = frozenset({TargetStatus.PUBLISHED, TargetStatus.UNCONFIRMED, TargetStatus.FAILED,
+                     TargetStatus.CANCELED})
 
 _KNOWN = frozenset(TargetStatus)
 
@@ -47,9 +49,11 @@ def derive_post_status(target_statuses: Iterable[str]) -> PostStatus:
     4. targets waiting (scheduled or held), none published or failed yet:
        ``scheduled``;
     5. all settled: all published -> ``published``; all canceled ->
-       ``canceled``; all failed -> ``failed``; at least one published and at
-       least one failed or canceled -> ``partially_published``; failed and
-       canceled without any published -> ``failed``.
+       ``canceled``; any unconfirmed -> ``unconfirmed`` (whatever the others:
+       the user must check before posting it again, or make a duplicate);
+       all failed -> ``failed``; at least one published and at least one
+       failed or canceled -> ``partially_published``; failed and canceled
+       without any published -> ``failed``.
 
     :param target_statuses: the statuses of every target of one post.
     :returns: the derived :class:`PostStatus`.
@@ -64,7 +68,7 @@ def derive_post_status(target_statuses: Iterable[str]) -> PostStatus:
         return PostStatus.DRAFT
     if present & IN_FLIGHT:
         return PostStatus.PUBLISHING
-    done = present & {TargetStatus.PUBLISHED, TargetStatus.FAILED}
+    done = present & {TargetStatus.PUBLISHED, TargetStatus.FAILED, TargetStatus.UNCONFIRMED}
     pending = present & (WAITING | {TargetStatus.DRAFT})
     if pending:
         if done:
@@ -77,6 +81,8 @@ def derive_post_status(target_statuses: Iterable[str]) -> PostStatus:
         return PostStatus.PUBLISHED
     if present == {TargetStatus.CANCELED}:
         return PostStatus.CANCELED
+    if TargetStatus.UNCONFIRMED in present:
+        return PostStatus.UNCONFIRMED
     if TargetStatus.PUBLISHED in present:
         return PostStatus.PARTIALLY_PUBLISHED
     return PostStatus.FAILED  # failed, or failed beside canceled

@@ -509,6 +509,26 @@ class LinkedInConnector(SocialConnector):
             return ("other", tuple(sorted(c)))
         return ("text",)
 
+    def can_look_up(self, account: Account) -> bool:
+        """Organizations: yes. Members: only with ``r_member_social``, which
+        LinkedIn grants to few apps; without it LinkedIn refuses to list a
+        member's posts. A token whose scopes we never learnt is tried (a
+        refusal then ends the same way)."""
+        if not urns.is_person(account.external_id):
+            return True
+        granted = str(account.credentials.extra.get("scope") or "").split()
+        return not granted or "r_member_social" in granted
+
+    def profile_url(self, account: Account) -> str | None:
+        """The organization's posts page; for a member, LinkedIn's ``/in/me``
+        address of the signed-in member's own activity (LinkedIn gives apps
+        no member's public profile name), which is what the member who
+        connected the account sees as theirs."""
+        if urns.is_person(account.external_id):
+            return f"{self.oauth_base}/in/me/recent-activity/all/"
+        org = account.username or account.external_id.rsplit(":", 1)[-1]
+        return f"{self.oauth_base}/company/{quote(org, safe='')}/posts/"
+
     def find_published(self, account: Account, content: PostContent, since: datetime) -> PublishResult | None:
         """The earliest post of this author created at or after ``since`` with
         this exact commentary (compared as sent, or as plain text when LinkedIn

@@ -140,3 +140,22 @@ def test_member_lookup_needs_r_member_social(make_connector: Callable[..., Linke
     # LinkedIn's own message, as recorded, is kept
     assert "Member permissions must be used when using member as author" in info.value.message
     assert info.value.status == 400
+
+
+def test_a_member_without_r_member_social_has_no_lookup_but_a_profile(
+        make_connector: Callable[..., LinkedInConnector], oauth_connect: Callable[..., list[Account]]) -> None:
+    """The engine then ends an unknown outcome "unconfirmed" with this link,
+    without asking LinkedIn a question it refuses to answer."""
+    connector = make_connector(scopes=DEFAULT_SCOPES)
+    accounts = oauth_connect(connector)
+    member = next(a for a in accounts if a.kind == "person")
+    assert not connector.can_look_up(member)
+    assert connector.profile_url(member) == f"{connector.oauth_base}/in/me/recent-activity/all/"
+    for org in (a for a in accounts if a.kind == "organization"):
+        assert connector.can_look_up(org)
+        assert connector.profile_url(org) == f"{connector.oauth_base}/company/{org.username}/posts/"
+
+
+def test_a_member_with_r_member_social_can_be_looked_up(connector: LinkedInConnector, member: Account) -> None:
+    assert "r_member_social" in member.credentials.extra["scope"].split()
+    assert connector.can_look_up(member)
