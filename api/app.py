@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from clientnest.runtime import Runtime, build_runtime, set_current
 from clientnest.settings import load_settings
 
-from . import db_session
+from . import db_session, path_ids
 from .extensions import api
 from .json_provider import FastJSONProvider
 from .posts.list_cache import forget_after_write
@@ -75,6 +75,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
 
     api.init_app(app)
     db_session.init_app(app)
+    path_ids.init_app(app)
     forget_after_write(app)
 
     @app.get("/api/docs/static/<path:filename>")

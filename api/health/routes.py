@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from ..db_session import runtime
+from ..extensions import Blueprint
 
 blp = Blueprint("health", __name__, description="Liveness and readiness probes")
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from flask import Response, g, jsonify, request
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from clientnest import audit
@@ -20,6 +20,7 @@ from clientnest.services import slots as slot_svc
 from clientnest.services.post_status import SETTLED
 
 from ..db_session import connection, runtime, session
+from ..extensions import Blueprint
 from ..security import auth_required, current_user, workspace_access
 from ..workspaces.access import workspace_role
 from .list_cache import cached_page

@@ -31,11 +31,12 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.services.inbox import WEBHOOK_PLATFORMS, ingest_webhook
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from .schemas import CrcResponseSchema, VerificationQuerySchema, WebhookResultSchema
 
 blp = Blueprint(
