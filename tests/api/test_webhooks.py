@@ -176,17 +176,30 @@ def test_unknown_platforms_and_platforms_without_webhooks_are_404(client: Any) -
     assert client.post("/api/v1/webhooks/linkedin", data=b"{}").status_code == 404
 
 
-def test_missing_secrets_are_a_clear_503(client: Any, runtime: Any) -> None:
+def test_missing_secrets_are_a_clear_404_naming_the_setting(client: Any, runtime: Any) -> None:
+    """Configuration, not an outage: a 404 saying what to set, never a 503
+    (which would make the platform retry a delivery that cannot succeed)."""
     runtime.settings = dataclasses.replace(runtime.settings, plugin_config={}, sandbox=False)
     r = client.get("/api/v1/webhooks/facebook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=x")
-    assert r.status_code == 503
-    assert "CLIENTNEST_FACEBOOK_VERIFY_TOKEN" in r.get_json()["message"]
+    assert r.status_code == 404
+    assert r.get_json()["message"] == (
+        "webhooks for facebook are not configured on this install: set CLIENTNEST_FACEBOOK_VERIFY_TOKEN")
     r = client.post("/api/v1/webhooks/instagram", data=b"{}", headers={"X-Hub-Signature-256": "sha256=00"})
-    assert r.status_code == 503
+    assert r.status_code == 404
     assert "CLIENTNEST_INSTAGRAM_APP_SECRET" in r.get_json()["message"]
     r = client.get("/api/v1/webhooks/twitter?crc_token=abc")
-    assert r.status_code == 503
+    assert r.status_code == 404
     assert "CLIENTNEST_TWITTER_CONSUMER_SECRET" in r.get_json()["message"]
+    r = client.post("/api/v1/webhooks/twitter", data=b"{}", headers={"x-twitter-webhooks-signature": "sha256=AA"})
+    assert r.status_code == 404 and r.get_json()["code"] == 404
+
+
+def test_webhook_statuses_are_documented(client: Any) -> None:
+    ops = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/webhooks/{platform}"]
+    for method in ("get", "post"):
+        responses = ops[method]["responses"]
+        assert "503" not in responses
+        assert "not configured" in responses["404"]["description"]
 
 
 def test_sandbox_mode_falls_back_to_the_sandbox_secrets(client: Any, runtime: Any) -> None:
