@@ -248,6 +248,31 @@ def test_page_comment_is_stored_once_on_its_account_and_post(
         assert events[0].data == {"platform": "facebook", "count": 1, "source": "webhook"}
 
 
+def test_comment_with_nul_and_lone_surrogates_is_stored_cleaned_not_refused(
+    client: Any, runtime: Any, register: Any, samples: dict[str, Any]
+) -> None:
+    """A signed delivery is the platform's word: a NUL (which PostgreSQL's
+    text refuses) or a lone surrogate in it must not fail the delivery, or
+    Meta would retry it forever. Stored with NULs dropped and surrogates
+    replaced; nothing else lost."""
+    member = register()
+    payload = _page_comment_payload(samples)
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["message"] = "Go\x00od \ud83d and \udc00"
+    value["from"]["name"] = "us\x00er"
+    _account(runtime, member.workspace_id, "facebook", payload["entry"][0]["id"])
+    # json.dumps writes the lone surrogates as \ud83d escapes, as a platform would
+    r = _signed_meta(client, "facebook", payload, META_SECRET)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["stored"] == 1
+    (row,) = _comments(runtime)
+    assert row.text == "Good \ufffd and \ufffd"
+    assert row.author_name == "user"
+    assert row.raw["message"] == "Good \ufffd and \ufffd"
+    again = _signed_meta(client, "facebook", payload, META_SECRET)
+    assert again.get_json()["duplicates"] == 1 and len(_comments(runtime)) == 1
+
+
 def test_page_comment_is_stored_in_every_workspace_that_connected_the_page(
     client: Any, runtime: Any, register: Any, samples: dict[str, Any]
 ) -> None:
