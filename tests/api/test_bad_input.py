@@ -18,15 +18,14 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from clientnest.api.app import BLUEPRINTS
-from clientnest.api.extensions import Blueprint
-from clientnest.api.fields import INT64_MAX, INT64_MIN
 from clientnest.connector import Credentials
 from clientnest.models import Post, SocialAccount, User
 from clientnest.services.accounts import store_credentials
 
 LONE_SURROGATE = "ok \ud800 ok"
 NUL = "ok \x00 ok"
-TOO_BIG = 2**64  # and 2**63 is one past the largest BIGINT
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # every id column is a BIGINT
+TOO_BIG = 2**64
 EDGE_DATETIME = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
 
 
@@ -379,6 +378,8 @@ def test_an_empty_body_with_no_content_type_is_still_a_validation_error(client: 
 
 
 def test_every_blueprint_parses_with_the_shared_parser() -> None:
+    from clientnest.api.extensions import Blueprint
+
     for name in BLUEPRINTS:
         blp = importlib.import_module(f"clientnest.api.{name}.routes").blp
         assert isinstance(blp, Blueprint), name
