@@ -69,7 +69,8 @@ class Integer(fields.Integer):
 
 
 def _cursor_fits(value: str) -> None:
-    if int(value) > INT64_MAX:
+    # marshmallow runs every validator: one that is not digits is the regex's to refuse
+    if value.isascii() and value.isdigit() and int(value) > INT64_MAX:
         raise ValidationError("not a cursor from this API")
 
 
