@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     env.update(CLIENTNEST_DATA_DIR=str(workdir / "var"), CLIENTNEST_LOG_LEVEL="WARNING")
 
     started = time.monotonic()
+    code, output = 1, []
     with log.open("wb") as out:
         server = subprocess.Popen([clientnest, "run", "--host", "127.0.0.1", "--port", str(port)],
                                   stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -148,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         run = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, errors="replace")
         assert run.stdout is not None
-        output = []
         for line in run.stdout:
             sys.stdout.write(line)
             output.append(line)
@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     # own summary looks like a pytest run that ran nothing)
     cases = re.search(r"(\d+) generated, (\d+) passed(?:, (\d+) failed)?", "".join(output))
     passed, failed = (int(cases.group(2)), int(cases.group(3) or 0)) if cases else (0, 0)
-    print(f"schemathesis: {passed} passed, {failed + (0 if code == 0 else 1) * (failed == 0)} failed")
+    failed = failed or (1 if code or server_errors else 0)  # an error that is not a failed case counts too
+    print(f"schemathesis: {passed} passed, {failed} failed")
     if code == 0 and not server_errors:
         shutil.rmtree(workdir, ignore_errors=True)
     return code or (1 if server_errors else 0)
