@@ -50,7 +50,7 @@ class DraftsIn(Schema):
                     metadata={"description": "e.g. friendly, professional, playful, excited"})
     language = _Trimmed(load_default="en", validate=_LANGUAGE)
     variants = Integer(load_default=1, validate=validate.Range(min=1, max=5),
-                              metadata={"description": "drafts per platform"})
+                       metadata={"description": "drafts per platform"})
     provider = _provider()
 
 
