@@ -2,22 +2,25 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 import swagger_ui_bundle
 from flask import Flask, jsonify, send_from_directory
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from clientnest.runtime import Runtime, build_runtime, set_current
 from clientnest.settings import load_settings
 
-from . import db_session
+from . import db_session, path_ids
 from .extensions import api
 from .json_provider import FastJSONProvider
 from .posts.list_cache import forget_after_write
 
-__all__ = ["create_app", "BLUEPRINTS"]
+__all__ = ["create_app", "BLUEPRINTS", "database_unavailable", "RETRY_AFTER"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
 
     api.init_app(app)
     db_session.init_app(app)
+    path_ids.init_app(app)
     forget_after_write(app)
 
     @app.get("/api/docs/static/<path:filename>")
@@ -94,12 +98,42 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
     def _unhandled(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
             return api.handle_http_exception(exc)
+        if database_unavailable(exc):
+            # an outage, not a bug: the client may try again, as /readyz says
+            # the driver's own message: SQLAlchemy's adds the statement's parameters
+            log.error("database unavailable: %s: %s", type(exc).__name__, getattr(exc, "orig", None) or exc)
+            return jsonify(code=503, status="Service Unavailable",
+                           message="the database is unavailable; try again later"), 503, {"Retry-After": RETRY_AFTER}
         # Never leak internals (or secrets inside them) in a response.
         log.exception("unhandled error")
         err = InternalServerError()
         return jsonify(code=500, status=err.name, message="internal error; see the server log"), 500
 
     return app
+
+
+#: seconds a client should wait before retrying when the database is unavailable
+RETRY_AFTER = "5"
+
+# What a database that cannot be reached raises: SQLAlchemy's wrappers of the
+# driver's errors (refused or dropped connections, a locked SQLite file, a
+# statement timeout), its pool's timeout, and the drivers' own errors where
+# they escape unwrapped (e.g. switching psycopg's autocommit on a dead link).
+_DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+    sqlite3.InterfaceError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (answer 503, not 500)."""
+    return isinstance(exc, _DATABASE_DOWN)
 
 
 def _mount_sandboxes(app: Flask, runtime: Runtime) -> None:

@@ -19,13 +19,14 @@ from typing import Any, NoReturn, TypeVar
 
 from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.models import Role
 from clientnest.services import accounts as svc
 from clientnest.services.platforms import PlatformUnavailable
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from ..security import current_user
 from ..workspaces.access import workspace_role
 from .schemas import (

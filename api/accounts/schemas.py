@@ -5,7 +5,12 @@ for them, so they cannot leak through a response by accident.
 """
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import marshmallow as ma
+
+from ..fields import AwareDateTime
 
 __all__ = [
     "AccountSchema",
@@ -86,14 +91,33 @@ class SelectRequestSchema(ma.Schema):
     )
 
 
+# A token travels in an HTTP header (``Authorization: Bearer ...``), where
+# only visible ASCII is safe: anything else fails in the HTTP client, or is
+# refused by it with the header, token included, in its error message.
+_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]*")
+
+
+def _token_chars(value: str) -> None:
+    if not _TOKEN_PATTERN.fullmatch(value):
+        raise ma.ValidationError("must be visible ASCII characters only (it is sent in an HTTP header)")
+
+
+def _token_field(**kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(
+        validate=[ma.validate.Length(min=1, max=8192), _token_chars],
+        metadata={"pattern": "^[\\x21-\\x7e]+$", "description": "visible ASCII, as the platform issued it"},
+        **kwargs,
+    )
+
+
 class CredentialsInputSchema(ma.Schema):
     class Meta:
         # platform-specific extras (a token secret, a page id ...) pass through
         unknown = ma.INCLUDE
 
-    access_token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=8192))
-    refresh_token = ma.fields.String(allow_none=True, validate=ma.validate.Length(min=1, max=8192))
-    expires_at = ma.fields.AwareDateTime(allow_none=True)
+    access_token = _token_field(required=True)
+    refresh_token = _token_field(allow_none=True)
+    expires_at = AwareDateTime(allow_none=True)
     extra = ma.fields.Dict(keys=ma.fields.String())
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from flask import g
 from werkzeug.exceptions import HTTPException
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from flask_smorest.error_handler import ErrorSchema
 
 from clientnest import errors
@@ -25,6 +25,7 @@ from clientnest.services import ai as service
 from clientnest.services.platforms import PlatformUnavailable
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from ..workspaces.access import workspace_role
 from .schemas import (
     DraftsIn,

@@ -12,6 +12,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from ..fields import Integer, check_datetime_range
+
 __all__ = [
     "DraftsIn", "DraftsOut", "RewriteIn", "RewriteOut", "HashtagsIn", "HashtagsOut",
     "SentimentIn", "SentimentOut", "RepliesIn", "RepliesOut", "UsageQuery", "UsageOut",
@@ -47,8 +49,8 @@ class DraftsIn(Schema):
     tone = _Trimmed(load_default="friendly", validate=validate.Length(min=1, max=40),
                     metadata={"description": "e.g. friendly, professional, playful, excited"})
     language = _Trimmed(load_default="en", validate=_LANGUAGE)
-    variants = fields.Integer(load_default=1, validate=validate.Range(min=1, max=5),
-                              metadata={"description": "drafts per platform"})
+    variants = Integer(load_default=1, validate=validate.Range(min=1, max=5),
+                       metadata={"description": "drafts per platform"})
     provider = _provider()
 
 
@@ -61,7 +63,7 @@ class RewriteIn(Schema):
 class HashtagsIn(Schema):
     text = _Trimmed(required=True, validate=validate.Length(min=1, max=10000))
     platform = _Trimmed(required=True, validate=_PLATFORM)
-    count = fields.Integer(load_default=5, validate=validate.Range(min=1, max=30))
+    count = Integer(load_default=5, validate=validate.Range(min=1, max=30))
     provider = _provider()
 
 
@@ -78,7 +80,7 @@ class ReplyContextIn(Schema):
                          metadata={"description": "the post the comment is on"})
     platform = _Trimmed(load_default=None, validate=_PLATFORM,
                         metadata={"description": "where the reply goes; its length limit applies"})
-    max_length = fields.Integer(load_default=None, validate=validate.Range(min=20, max=10000))
+    max_length = Integer(load_default=None, validate=validate.Range(min=20, max=10000))
     rules = fields.List(
         _Trimmed(validate=validate.Length(min=1, max=500)), load_default=list, validate=validate.Length(max=20),
         metadata={"description": "rules for this reply, added to the workspace's reply rules"},
@@ -104,14 +106,14 @@ class DayOrInstant(fields.String):
                 d = date.fromisoformat(text)
             except ValueError:
                 raise ValidationError("not a valid date") from None
-            return datetime(d.year, d.month, d.day, tzinfo=UTC), True
+            return check_datetime_range(datetime(d.year, d.month, d.day, tzinfo=UTC)), True
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in text else text)
         except ValueError:
             raise ValidationError("must be a date (YYYY-MM-DD) or an ISO 8601 date-time with an offset") from None
         if dt.tzinfo is None:
             raise ValidationError("must include a UTC offset, e.g. 2025-01-31T00:00:00+00:00")
-        return dt.astimezone(UTC), False
+        return check_datetime_range(dt), False
 
 
 class UsageQuery(Schema):

@@ -8,6 +8,8 @@ from marshmallow import ValidationError, fields, validate
 from clientnest.models import Role
 from clientnest.services.identity import check_timezone, normalize_email
 
+from ..fields import AwareDateTime
+
 __all__ = ["Email", "Text", "Timezone", "RoleField", "AwareDateTime", "Password"]
 
 
@@ -53,18 +55,6 @@ class RoleField(fields.String):
         values = [r.value for r in Role]
         kwargs.setdefault("metadata", {"enum": values, "description": "viewer < editor < admin < owner"})
         super().__init__(validate=validate.OneOf(values, error="must be one of: {choices}"), **kwargs)
-
-
-class AwareDateTime(fields.AwareDateTime):
-    """ISO 8601 with a UTC offset; a naive value is rejected, not guessed."""
-
-    default_error_messages = {
-        "invalid": "not a valid ISO 8601 datetime",
-        "invalid_awareness": "needs a UTC offset, e.g. 2030-01-31T09:00:00+01:00",
-    }
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)
 
 
 def Password(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class

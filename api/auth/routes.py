@@ -10,13 +10,14 @@ import logging
 from typing import Any
 
 from flask import g, request
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.models import Role
 from clientnest.ratelimit import key_for, limiter_for
 from clientnest.services import identity
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from ..security import auth_required, current_user
 from ..workspaces.schemas import workspace_out
 from .errors import identity_errors

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from clientnest.db import utcnow
 
 from ..workspaces.schemas import WorkspaceBriefSchema, WorkspaceSchema
+from ..fields import Integer
 from .fields import AwareDateTime, Email, Password, Text, Timezone
 
 __all__ = [
@@ -58,7 +59,7 @@ class TokenCreateSchema(Schema):
     password = Password()
     label = Text(required=True, validate=_LABEL)
     expires_at = AwareDateTime(metadata={"description": "ISO 8601 with offset; must be in the future"})
-    expires_in_days = fields.Integer(validate=validate.Range(min=1, max=3650))
+    expires_in_days = Integer(validate=validate.Range(min=1, max=3650))
 
     @validates_schema
     def _one_expiry(self, data: dict[str, Any], **_kw: Any) -> None:

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from ..app import RETRY_AFTER
 from ..db_session import runtime
+from ..extensions import Blueprint
+from .schemas import AliveSchema, ReadySchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness probes")
 
 
 @blp.route("/healthz")
 @blp.doc(security=[])
+@blp.response(200, AliveSchema)
 def healthz() -> Any:
     """The process is alive."""
     return {"status": "ok"}
@@ -20,6 +23,10 @@ def healthz() -> Any:
 
 @blp.route("/readyz")
 @blp.doc(security=[])
+@blp.response(200, ReadySchema)
+@blp.alt_response(503, schema=ReadySchema, description="a dependency is unreachable (the checks say which)",
+                  headers={"Retry-After": {"description": "seconds to wait before asking again",
+                                           "schema": {"type": "integer"}}})
 def readyz() -> Any:
     """The database and the job queue are reachable (503 otherwise)."""
     rt = runtime()
@@ -41,4 +48,5 @@ def readyz() -> Any:
     else:
         checks["queue"] = "ok (in-process)"
     ready = all(v.startswith("ok") for v in checks.values())
-    return {"status": "ready" if ready else "not ready", "checks": checks}, (200 if ready else 503)
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return (body, 200) if ready else (body, 503, {"Retry-After": RETRY_AFTER})

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from flask import g
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
 from clientnest import errors
@@ -21,6 +21,7 @@ from clientnest.services import metrics as metrics_svc
 from clientnest.services import replies as svc
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from ..security import current_user
 from ..workspaces.access import workspace_role
 from .schemas import (

@@ -15,6 +15,8 @@ from clientnest.models import InboxComment, ReplyMode, ReplyStatus
 from clientnest.services.metrics import METRIC_NAMES
 from clientnest.services.replies import MAX_REPLY
 
+from ..fields import Cursor, Integer
+
 __all__ = [
     "SENTIMENTS",
     "CommentListArgsSchema",
@@ -36,17 +38,16 @@ _REPLY_FILTER = [s.value for s in ReplyStatus] + ["none"]
 # -- requests -----------------------------------------------------------------------
 
 class CommentListArgsSchema(Schema):
-    account_id = fields.Integer(metadata={"description": "comments on this social account"})
-    target_id = fields.Integer(metadata={"description": "comments on this post target (one post on one account)"})
-    post_id = fields.Integer(metadata={"description": "comments on any target of this post"})
+    account_id = Integer(metadata={"description": "comments on this social account"})
+    target_id = Integer(metadata={"description": "comments on this post target (one post on one account)"})
+    post_id = Integer(metadata={"description": "comments on any target of this post"})
     sentiment = fields.String(validate=validate.OneOf(SENTIMENTS, error="must be one of: {choices}"),
                               metadata={"description": "positive, neutral, negative, or unscored"})
     needs_human = fields.Boolean(metadata={"description": "flagged (or not) as needing a human"})
     reply_status = fields.String(validate=validate.OneOf(_REPLY_FILTER, error="must be one of: {choices}"),
                                  metadata={"description": "a reply status, or none (no reply activity)"})
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,19}$", error="not a cursor from this API"),
-                           metadata={"description": "next_cursor of the previous page"})
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Cursor()
+    limit = Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class ReplyRequestSchema(Schema):

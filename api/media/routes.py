@@ -13,13 +13,14 @@ from typing import Any, NoReturn, TypeVar
 
 from flask import Response, redirect, send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.models import Role
 from clientnest.services import media as svc
 from clientnest.storage import storage_for
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from ..security import current_user
 from ..workspaces.access import workspace_role
 from .schemas import MediaListQuerySchema, MediaSchema, UploadSchema

@@ -7,6 +7,7 @@ from flask_smorest.fields import Upload
 from clientnest.services.media import media_url
 
 from ..db_session import runtime
+from ..fields import Integer
 
 __all__ = ["MediaSchema", "UploadSchema", "MediaListQuerySchema"]
 
@@ -31,6 +32,6 @@ class UploadSchema(ma.Schema):
 
 
 class MediaListQuerySchema(ma.Schema):
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
-    before = ma.fields.Integer(validate=ma.validate.Range(min=1),
+    limit = Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+    before = Integer(validate=ma.validate.Range(min=1),
                                metadata={"description": "cursor: only media with a smaller id"})

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 
 from clientnest.models import Membership, Role, User
 from clientnest.services import identity
 
 from ..auth.errors import identity_errors
 from ..db_session import session
+from ..extensions import Blueprint
 from ..workspaces.access import workspace_role
 from .schemas import MemberAddSchema, MemberPatchSchema, MemberSchema
 

@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.models import Role
 from clientnest.services.platforms import (
@@ -19,6 +19,7 @@ from clientnest.services.platforms import (
 )
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from ..security import auth_required, current_user
 from ..workspaces.access import workspace_role
 from .schemas import PlatformSchema, PlatformSwitchSchema, WorkspacePlatformSchema

@@ -5,9 +5,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from flask_smorest import Blueprint
 
 from ..db_session import runtime
+from ..extensions import Blueprint
 from ..security import auth_required
 from .schemas import PluginSchema
 

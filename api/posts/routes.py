@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from flask import Response, g, jsonify, request
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from clientnest import audit
@@ -20,6 +20,8 @@ from clientnest.services import slots as slot_svc
 from clientnest.services.post_status import SETTLED
 
 from ..db_session import connection, runtime, session
+from ..extensions import Blueprint
+from ..fields import text_problem
 from ..security import auth_required, current_user, workspace_access
 from ..workspaces.access import workspace_role
 from .list_cache import cached_page
@@ -113,7 +115,13 @@ def create_post(data: dict[str, Any], wid: int) -> Any:
         if not key or len(key) > 255:
             abort(422, message=f"{_IDEMPOTENCY_HEADER}: must be 1 to 255 characters",
                   errors={_IDEMPOTENCY_HEADER: ["must be 1 to 255 characters"]})
-        idem = (key, svc.request_hash(request.get_json(silent=True)), rt.settings.idempotency_ttl_seconds)
+        problem = text_problem(key)  # a header is not read by the request parser
+        if problem:
+            abort(422, message=f"{_IDEMPOTENCY_HEADER}: {problem}", errors={_IDEMPOTENCY_HEADER: [problem]})
+        # the request as loaded (defaults applied, times in UTC), so that
+        # spelling the same request another way (`"media_ids": []` given or
+        # left out, another offset) is the same request
+        idem = (key, svc.request_hash(data), rt.settings.idempotency_ttl_seconds)
     try:
         status, body, replayed = svc.create_post(
             session(), rt.plugins, ws, user.id, data,

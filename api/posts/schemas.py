@@ -17,6 +17,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from clientnest.models import PostStatus, PublishAttempt, TargetStatus
 from clientnest.services.posts import POST_FIELDS, TARGET_FIELDS
 
+from ..fields import AwareDateTime, Cursor, Integer
+
 __all__ = [
     "MAX_TEXT",
     "PostCreateSchema",
@@ -68,7 +70,7 @@ class _PostFields(Schema):
         values=fields.Nested(OverrideSchema),
         metadata={"description": "per-account changes: {\"<account_id>\": {\"text\": \"...\"}}"},
     )
-    media_ids = fields.List(fields.Integer(strict=True), validate=validate.Length(max=MAX_MEDIA),
+    media_ids = fields.List(Integer(strict=True), validate=validate.Length(max=MAX_MEDIA),
                             metadata={"description": "uploaded media of this workspace, in order"})
     link = fields.Url(schemes={"http", "https"}, allow_none=True, validate=validate.Length(max=2048))
     thread = fields.List(
@@ -76,8 +78,8 @@ class _PostFields(Schema):
         metadata={"description": "follow-up texts published as a reply chain, where the platform has threads"},
     )
     first_comment = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_TEXT))
-    scheduled_at = fields.AwareDateTime(
-        format="iso", allow_none=True,
+    scheduled_at = AwareDateTime(
+        allow_none=True,
         metadata={"description": "ISO 8601 with offset; at most 60 s in the past (then it counts as now)"},
     )
     publish_now = fields.Boolean(metadata={"description": "publish as soon as possible"})
@@ -100,21 +102,21 @@ class PostCreateSchema(_PostFields):
 
     text = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT),
                          metadata={"description": "may be empty only with media"})
-    account_ids = fields.List(fields.Integer(strict=True), required=True, **_ACCOUNT_IDS)
+    account_ids = fields.List(Integer(strict=True), required=True, **_ACCOUNT_IDS)
     overrides = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[0-9]+$", error="keys are account ids")),
         values=fields.Nested(OverrideSchema), load_default=dict,
         metadata={"description": "per-account changes: {\"<account_id>\": {\"text\": \"...\"}}"},
     )
-    media_ids = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=MAX_MEDIA))
+    media_ids = fields.List(Integer(strict=True), load_default=list, validate=validate.Length(max=MAX_MEDIA))
     link = fields.Url(schemes={"http", "https"}, allow_none=True, load_default=None, validate=validate.Length(max=2048))
     thread = fields.List(
         fields.String(validate=validate.Length(min=1, max=MAX_TEXT)), load_default=list,
         validate=validate.Length(max=MAX_THREAD),
     )
     first_comment = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=MAX_TEXT))
-    scheduled_at = fields.AwareDateTime(
-        format="iso", allow_none=True, load_default=None,
+    scheduled_at = AwareDateTime(
+        allow_none=True, load_default=None,
         metadata={"description": "ISO 8601 with offset; at most 60 s in the past (then it counts as now)"},
     )
     publish_now = fields.Boolean(load_default=False)
@@ -125,7 +127,7 @@ class PostUpdateSchema(_PostFields):
     """Only the fields given change. ``scheduled_at: null`` makes the post a
     draft again; ``account_ids`` replaces the accounts."""
 
-    account_ids = fields.List(fields.Integer(strict=True), **_ACCOUNT_IDS)
+    account_ids = fields.List(Integer(strict=True), **_ACCOUNT_IDS)
 
 
 class PostListArgsSchema(Schema):
@@ -133,13 +135,11 @@ class PostListArgsSchema(Schema):
         fields.String(validate=validate.OneOf([s.value for s in PostStatus])),
         metadata={"description": "post status; repeat to give several"},
     )
-    account_id = fields.Integer(metadata={"description": "posts with a target on this account"})
-    from_ = fields.AwareDateTime(format="iso", data_key="from",
-                                 metadata={"description": "scheduled_at at or after (ISO 8601 with offset)"})
-    to = fields.AwareDateTime(format="iso", metadata={"description": "scheduled_at before (ISO 8601 with offset)"})
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,19}$", error="not a cursor from this API"),
-                           metadata={"description": "next_cursor of the previous page"})
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    account_id = Integer(metadata={"description": "posts with a target on this account"})
+    from_ = AwareDateTime(data_key="from", metadata={"description": "scheduled_at at or after (ISO 8601 with offset)"})
+    to = AwareDateTime(metadata={"description": "scheduled_at before (ISO 8601 with offset)"})
+    cursor = Cursor()
+    limit = Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
     @validates_schema
     def _range(self, data: dict[str, Any], **_: Any) -> None:

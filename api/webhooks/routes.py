@@ -31,11 +31,12 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.services.inbox import WEBHOOK_PLATFORMS, ingest_webhook
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from .schemas import CrcResponseSchema, VerificationQuerySchema, WebhookResultSchema
 
 blp = Blueprint(
@@ -44,6 +45,8 @@ blp = Blueprint(
 )
 log = logging.getLogger(__name__)
 
+_NOT_HERE = ("no webhook endpoint for this platform on this install: the platform takes no webhooks, its plugin "
+             "is not enabled, or its webhook secret is not configured (the message names the setting to set)")
 META_PLATFORMS = frozenset({"facebook", "instagram"})
 META_SIGNATURE = "X-Hub-Signature-256"
 X_SIGNATURE = "x-twitter-webhooks-signature"
@@ -57,7 +60,10 @@ def _platform(platform: str) -> str:
 
 
 def _setting(platform: str, key: str) -> str:
-    """A webhook secret of ``platform``, or 503 naming the setting to set."""
+    """A webhook secret of ``platform``, or 404 naming the setting to set.
+
+    Not a 503: nothing is down and trying again will not help; the endpoint
+    does not exist on this install until someone configures it."""
     rt = runtime()
     value = rt.settings.plugin_settings(platform).get(key)
     if not value and rt.settings.sandbox:
@@ -65,7 +71,7 @@ def _setting(platform: str, key: str) -> str:
         base = f"{rt.settings.public_url.rstrip('/')}/sandbox/{platform}"
         value = cls.sandbox_config(base).get(key)
     if not value:
-        abort(503, message=f"{platform} webhooks are not configured on this install: "
+        abort(404, message=f"webhooks for {platform} are not configured on this install: "
                            f"set CLIENTNEST_{platform.upper()}_{key.upper()}")
     return str(value)
 
@@ -101,9 +107,8 @@ class WebhookView(MethodView):
                 "content": {"text/plain": {"schema": {"type": "string"}},
                             "application/json": {"schema": CrcResponseSchema}}},
         "403": {"description": "Meta: `hub.verify_token` does not match"},
-        "404": {"description": "no webhook endpoint for this platform"},
+        "404": {"description": _NOT_HERE},
         "422": {"description": "a required query parameter is missing"},
-        "503": {"description": "the platform's webhook secret is not configured"},
     })
     def get(self, args: dict[str, Any], platform: str) -> Any:
         """Subscription check: Meta's verification request or X's CRC.
@@ -141,8 +146,7 @@ class WebhookView(MethodView):
     ], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
         responses={"400": {"description": "the body is not a JSON object"},
                    "401": {"description": "missing or bad signature; nothing stored"},
-                   "404": {"description": "no webhook endpoint for this platform"},
-                   "503": {"description": "the platform's webhook secret is not configured"}})
+                   "404": {"description": _NOT_HERE}})
     def post(self, platform: str) -> Any:
         """An event delivery. Comment events become inbox comments on the
         connected accounts they name, once per platform comment id."""

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 
 from clientnest.models import Role, Workspace
 from clientnest.services import identity
 
 from ..db_session import session
+from ..extensions import Blueprint
 from ..security import auth_required, current_user
 from .access import workspace_role
 from .schemas import WorkspaceCreateSchema, WorkspacePatchSchema, WorkspaceSchema, workspace_out

@@ -10,6 +10,7 @@ from ..auth.fields import RoleField, Text, Timezone
 __all__ = ["WorkspaceSchema", "WorkspaceBriefSchema", "WorkspaceCreateSchema", "WorkspacePatchSchema", "workspace_out"]
 
 _NAME = validate.Length(min=1, max=200)
+_MAX_BUDGET = 99_999_999
 
 
 class WorkspaceBriefSchema(Schema):
@@ -46,8 +47,10 @@ class WorkspacePatchSchema(Schema):
         metadata={"description": "rules the AI follows when drafting replies"},
     )
     ai_budget_usd = fields.Decimal(
-        places=4, validate=validate.Range(min=0, max=99_999_999),
-        metadata={"description": "monthly AI budget in USD, >= 0"},
+        places=4, validate=validate.Range(min=0, max=_MAX_BUDGET),
+        # apispec writes a Decimal field's bounds as strings ("0.0000"), which
+        # makes the OpenAPI document invalid: give them as numbers
+        metadata={"description": "monthly AI budget in USD, >= 0", "minimum": 0, "maximum": _MAX_BUDGET},
     )
 
 

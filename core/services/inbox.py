@@ -19,8 +19,9 @@ The payload readers below know the three webhook formats:
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -259,14 +260,44 @@ def _insert_new(session: Session, values: dict[str, Any]) -> int | None:
         return None
 
 
+# NUL (which no PostgreSQL text column takes) and lone UTF-16 surrogates
+# (JSON's "\ud800", which no UTF-8 encoder takes)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with NULs dropped and lone surrogates made U+FFFD, in every
+    string it holds (keys too)."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value
+        return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _cleaned(item: IncomingComment) -> IncomingComment:
+    """The comment as it can be stored. A platform's comment is what it is:
+    refusing it would fail the whole delivery, and the platform would send it
+    again forever (Meta retries a failed webhook for days)."""
+    changes = {f.name: _storable(getattr(item, f.name)) for f in fields(item)
+               if isinstance(getattr(item, f.name), (str, Mapping, list))}
+    return replace(item, **changes)
+
+
 def store_comments(session: Session, incoming: Sequence[IncomingComment], *, source: str = "webhook") -> IngestResult:
     """Store each comment on every connected account it belongs to, once.
 
-    Adds an audit event per account that received comments. The caller commits.
+    Text the database cannot hold (NUL characters, lone surrogates) is
+    dropped or replaced first. Adds an audit event per account that received
+    comments. The caller commits.
     """
     result = IngestResult()
     per_account: dict[int, tuple[SocialAccount, int]] = {}
-    for item in incoming:
+    for item in map(_cleaned, incoming):
         accounts = session.execute(select(SocialAccount).where(
             SocialAccount.platform == item.platform,
             SocialAccount.external_id == item.account_external_id,

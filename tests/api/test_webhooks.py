@@ -176,17 +176,30 @@ def test_unknown_platforms_and_platforms_without_webhooks_are_404(client: Any) -
     assert client.post("/api/v1/webhooks/linkedin", data=b"{}").status_code == 404
 
 
-def test_missing_secrets_are_a_clear_503(client: Any, runtime: Any) -> None:
+def test_missing_secrets_are_a_clear_404_naming_the_setting(client: Any, runtime: Any) -> None:
+    """Configuration, not an outage: a 404 saying what to set, never a 503
+    (which would make the platform retry a delivery that cannot succeed)."""
     runtime.settings = dataclasses.replace(runtime.settings, plugin_config={}, sandbox=False)
     r = client.get("/api/v1/webhooks/facebook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=x")
-    assert r.status_code == 503
-    assert "CLIENTNEST_FACEBOOK_VERIFY_TOKEN" in r.get_json()["message"]
+    assert r.status_code == 404
+    assert r.get_json()["message"] == (
+        "webhooks for facebook are not configured on this install: set CLIENTNEST_FACEBOOK_VERIFY_TOKEN")
     r = client.post("/api/v1/webhooks/instagram", data=b"{}", headers={"X-Hub-Signature-256": "sha256=00"})
-    assert r.status_code == 503
+    assert r.status_code == 404
     assert "CLIENTNEST_INSTAGRAM_APP_SECRET" in r.get_json()["message"]
     r = client.get("/api/v1/webhooks/twitter?crc_token=abc")
-    assert r.status_code == 503
+    assert r.status_code == 404
     assert "CLIENTNEST_TWITTER_CONSUMER_SECRET" in r.get_json()["message"]
+    r = client.post("/api/v1/webhooks/twitter", data=b"{}", headers={"x-twitter-webhooks-signature": "sha256=AA"})
+    assert r.status_code == 404 and r.get_json()["code"] == 404
+
+
+def test_webhook_statuses_are_documented(client: Any) -> None:
+    ops = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/webhooks/{platform}"]
+    for method in ("get", "post"):
+        responses = ops[method]["responses"]
+        assert "503" not in responses
+        assert "not configured" in responses["404"]["description"]
 
 
 def test_sandbox_mode_falls_back_to_the_sandbox_secrets(client: Any, runtime: Any) -> None:
@@ -233,6 +246,31 @@ def test_page_comment_is_stored_once_on_its_account_and_post(
         events = s.execute(select(AuditEvent).where(AuditEvent.action == "inbox.comments_received")).scalars().all()
         assert len(events) == 1 and events[0].workspace_id == member.workspace_id
         assert events[0].data == {"platform": "facebook", "count": 1, "source": "webhook"}
+
+
+def test_comment_with_nul_and_lone_surrogates_is_stored_cleaned_not_refused(
+    client: Any, runtime: Any, register: Any, samples: dict[str, Any]
+) -> None:
+    """A signed delivery is the platform's word: a NUL (which PostgreSQL's
+    text refuses) or a lone surrogate in it must not fail the delivery, or
+    Meta would retry it forever. Stored with NULs dropped and surrogates
+    replaced; nothing else lost."""
+    member = register()
+    payload = _page_comment_payload(samples)
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["message"] = "Go\x00od \ud83d and \udc00"
+    value["from"]["name"] = "us\x00er"
+    _account(runtime, member.workspace_id, "facebook", payload["entry"][0]["id"])
+    # json.dumps writes the lone surrogates as \ud83d escapes, as a platform would
+    r = _signed_meta(client, "facebook", payload, META_SECRET)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["stored"] == 1
+    (row,) = _comments(runtime)
+    assert row.text == "Good \ufffd and \ufffd"
+    assert row.author_name == "user"
+    assert row.raw["message"] == "Good \ufffd and \ufffd"
+    again = _signed_meta(client, "facebook", payload, META_SECRET)
+    assert again.get_json()["duplicates"] == 1 and len(_comments(runtime)) == 1
 
 
 def test_page_comment_is_stored_in_every_workspace_that_connected_the_page(

@@ -2,17 +2,31 @@
 which hands every failure to :mod:`.errors` to be classified."""
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from clientnest.errors import AmbiguousError
+from clientnest.errors import AmbiguousError, AuthError
 
 from .errors import PLATFORM, classify_response, classify_transport
 
 __all__ = ["XClient"]
+
+# what an OAuth 2.0 bearer token can hold and an HTTP header can carry
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def _bearer(token: str) -> dict[str, str]:
+    """The Authorization header for ``token``. A token that cannot be sent in
+    a header is the account's credentials being wrong (reconnect), and is
+    never repeated in the error: httpx's own errors would quote it."""
+    if not _TOKEN.fullmatch(token):
+        raise AuthError("the stored X access token has characters an HTTP header cannot carry; "
+                        "reconnect the account", platform=PLATFORM)
+    return {"Authorization": f"Bearer {token}"}
 
 
 class XClient:
@@ -73,7 +87,7 @@ class XClient:
         auth: tuple[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request; return the 2xx response or raise a classified error."""
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        headers = _bearer(token) if token else None
         try:
             response = self._client().request(
                 method, self.url(path, upload=upload), params=params, json=json, data=data,

@@ -184,6 +184,10 @@ def classify_response(
 
 def classify_transport(exc: httpx.TransportError) -> TransientError:
     """Failures without an HTTP answer: did the request leave this machine?"""
+    if isinstance(exc, httpx.LocalProtocolError):
+        # refused by the HTTP client before sending; its message quotes the
+        # offending header, which may be the bearer token: never repeat it
+        return NotSentError("could not send the request to X: a header is not valid HTTP", platform=PLATFORM)
     detail = f"{type(exc).__name__}: {exc}"
     # ConnectError covers refused connections and DNS failures; nothing was sent.
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)):
