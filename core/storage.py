@@ -80,7 +80,9 @@ class LocalStorage:
     """Files under ``root`` (default ``<data_dir>/media``)."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        # absolute once, here: Flask's send_file resolves a relative path
+        # against the app's package folder, not the working directory
+        self.root = Path(root).absolute()
 
     def _path(self, key: str) -> Path:
         return self.root / _check(key)
@@ -152,7 +154,9 @@ class S3Storage:
         self.client = client
 
     def put(self, key: str, fileobj: BinaryIO, content_type: str) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=_check(key), Body=fileobj.read(), ContentType=content_type)
+        # the file object itself, not its bytes: botocore streams a seekable
+        # file, so an upload of hundreds of MB never sits in memory
+        self.client.put_object(Bucket=self.bucket, Key=_check(key), Body=fileobj, ContentType=content_type)
 
     def read(self, key: str) -> bytes:
         try:

@@ -309,8 +309,10 @@ class FakeS3:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.closed = False
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> dict:
-        self.objects[(Bucket, Key)] = (Body, ContentType)
+    def put_object(self, *, Bucket: str, Key: str, Body: Any, ContentType: str) -> dict:
+        # boto3 takes bytes or a file object; the storage hands it the file
+        self.bodies = getattr(self, "bodies", []) + [type(Body)]
+        self.objects[(Bucket, Key)] = (Body if isinstance(Body, bytes) else Body.read(), ContentType)
         return {}
 
     def get_object(self, *, Bucket: str, Key: str) -> dict:
@@ -334,6 +336,7 @@ def test_s3_storage_with_injected_client() -> None:
     key = new_key("jpg")
     store.put(key, io.BytesIO(b"jpeg-bytes"), "image/jpeg")
     assert fake.objects[("bucket-1", key)] == (b"jpeg-bytes", "image/jpeg")
+    assert fake.bodies == [io.BytesIO]  # streamed from the file, never read whole into memory
     assert store.read(key) == b"jpeg-bytes"
     assert store.public_url(key) == f"https://cdn.example.com/m/{key}"
     assert store.local_path(key) is None
