@@ -62,6 +62,9 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "tables show how much of it something else used during each run.",
         "",
     ]
+    for run in results.get("carried_over", {}).get("runs", []):
+        L += [f"Sections of {', '.join(run['keys'])} come from an earlier run: `{run['command']}` at "
+              f"{run['started_at']}.", ""]
     pipe, noop, late, disp, api = (results.get(k) for k in ("pipeline", "noop", "lateness", "dispatcher", "api"))
 
     # -- summary -----------------------------------------------------------------------
@@ -95,6 +98,12 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     if late:
         L.append(f"| 3. lateness p99 (50 posts, same second) | < 2 s | {late['lateness_s_p99']} s "
                  f"| {_verdict(late['lateness_s_p99'] is not None and late['lateness_s_p99'] < 2)} |")
+    bodies = results.get("bodies")
+    if bodies:
+        growth = bodies["peak_rss_growth_mb"]
+        L.append(f"| 5. peak RSS growth, {bodies['concurrency']} concurrent {bodies['body_mb']} MB bodies per route "
+                 f"kind | < {bodies['target_mb']} MB | {growth} MB (worker peak {bodies['baseline_peak_rss_mb']} -> "
+                 f"{bodies['final_peak_rss_mb']} MB) | {_verdict(growth < bodies['target_mb'])} |")
     if disp:
         r0 = disp["runs"][0]
         L.append(f"| 4. claim + enqueue {disp['due']:,} of {disp['rows']:,} | index used | {r0['seconds']} s "
@@ -221,8 +230,39 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         notes = results.get("api_notes")
         if notes:
             L += [notes, ""]
+    if bodies:
+        L += _bodies_section(bodies)
     L += _notes(results)
     out.write_text("\n".join(L))
+
+
+def _bodies_section(b: dict[str, Any]) -> list[str]:
+    lim = b["limits"]
+    L = [
+        f"## 5. Large bodies: {b['concurrency']} concurrent {b['body_mb']} MB bodies to each kind of route",
+        "",
+        f"Server: {b['server']}: every request of a round in the same process. Limits: JSON routes "
+        f"{lim['json_max_bytes'] // 1024} KiB, webhooks {lim['webhook_max_bytes'] // 1024} KiB, uploads "
+        f"{lim['media_max_bytes'] // (1024 * 1024)} MiB. Bodies sent from raw sockets a megabyte at a time; a "
+        "client stops writing once the server has answered. Peak RSS is the worker's `VmHWM`, read after a "
+        "warm-up and after each round (rounds in the order shown).",
+        "",
+        "| route kind | path | answers | answered before the body was sent | MB sent (all 20) | seconds "
+        "| worker peak RSS before -> after (MB) | growth (MB) |",
+        "|---|---|---|---:|---:|---:|---|---:|",
+    ]
+    for name, r in b["rounds"].items():
+        L.append(f"| {name} | `{r['path']}` | {r['statuses']} | {r['answered_before_body_sent']} | "
+                 f"{r['mb_sent_total']} | {r['seconds']} | {r['peak_rss_before_mb']} -> {r['peak_rss_after_mb']} | "
+                 f"{r['peak_rss_growth_mb']} |")
+    L += ["", f"Whole run: worker peak RSS {b['baseline_peak_rss_mb']} MB after the warm-up, "
+          f"{b['final_peak_rss_mb']} MB at the end: **{b['peak_rss_growth_mb']} MB** of growth "
+          f"(target < {b['target_mb']} MB).", ""]
+    sample = {n: r["sample_answer"] for n, r in b["rounds"].items() if r["sample_answer"]}
+    if sample:
+        L += ["Answers (first 300 bytes of one per round):", "", "```",
+              *[f"{n}: {a.strip()}" for n, a in sample.items()], "```", ""]
+    return L
 
 
 def _notes(results: dict[str, Any]) -> list[str]:

@@ -1,9 +1,10 @@
-"""Run the benchmarks of issue 3 and write bench/RESULTS.md.
+"""Run the benchmarks of issues 3 and 9 and write bench/RESULTS.md.
 
 ``python -m bench.run`` (``make bench``). PostgreSQL, Redis, gunicorn and RQ
 workers on loopback; load from separate processes. Options::
 
-    --only api,pipeline,lateness,dispatcher   run a subset
+    --only api,pipeline,lateness,dispatcher,bodies   run a subset (the other
+                         sections of RESULTS.md keep their figures from RESULTS.json)
     --workers N          RQ worker processes (default 3: the best of 2-6 measured on 2 cores)
     --targets N          pipeline size (default 5000)
     --rows N --due N     dispatcher table size and due rows (1,000,000 / 100,000)
@@ -33,7 +34,9 @@ from typing import Any
 from .env import BenchEnv
 from .report import write_report
 
-ALL = ("pipeline", "lateness", "dispatcher", "api")
+ALL = ("pipeline", "lateness", "dispatcher", "api", "bodies")
+#: what a results dict holds besides the figures of its benchmarks
+_META = ("command", "started_at", "machine", "loadavg_at_start", "config", "total_seconds", "carried_over")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,14 +83,37 @@ def main(argv: list[str] | None = None) -> int:
             from .api import run as run_api
 
             results["api"] = run_api(env, args.seconds)
+        if "bodies" in only:
+            from .bodies import run as run_bodies
+
+            results["bodies"] = run_bodies(env)
     finally:
         env.close()
     results["total_seconds"] = round(time.monotonic() - started, 1)
     out = Path(args.out)
+    _carry_over(results, out.with_suffix(".json"))
     out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     write_report(results, out)
     print(f"wrote {out} ({results['total_seconds']} s)")
     return 0
+
+
+def _carry_over(results: dict[str, Any], previous_json: Path) -> None:
+    """A subset run keeps the figures of the benchmarks it did not run (from
+    the previous RESULTS.json), saying which run they came from."""
+    try:
+        previous = json.loads(previous_json.read_text())
+    except (OSError, ValueError):
+        return
+    kept = [k for k in previous if k not in _META and k not in results]
+    if kept:
+        results.update({k: previous[k] for k in kept})
+        earlier = previous.get("carried_over", {}).get("runs", [])
+        runs = [r for r in earlier if set(r["keys"]) & set(kept)]
+        own = [k for k in kept if not any(k in r["keys"] for r in earlier)]
+        if own:
+            runs.append({"command": previous.get("command"), "started_at": previous.get("started_at"), "keys": own})
+        results["carried_over"] = {"runs": runs}
 
 
 def _versions(env: BenchEnv) -> dict[str, str]:
