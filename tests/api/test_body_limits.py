@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import pytest
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from clientnest.services import media as media_svc
 from clientnest.settings import load_settings
@@ -45,12 +46,17 @@ class CountingBody(io.RawIOBase):
 
 
 def _post(client: Any, url: str, body: CountingBody, *, declared: bool = True, **headers: str) -> Any:
-    environ: dict[str, Any] = {}
+    builder = EnvironBuilder(path=url, method="POST", input_stream=body, content_type="application/json",
+                             headers=headers, content_length=body.size)
+    environ = builder.get_environ()
     if not declared:
-        # a chunked body: no length, the server marks the stream as ending by itself
+        # a chunked body, as a WSGI server hands it over: no length, and the
+        # server marks the stream as ending by itself
+        del environ["CONTENT_LENGTH"]
         environ["wsgi.input_terminated"] = True
-    return client.post(url, input_stream=body, content_type="application/json", headers=headers,
-                       content_length=body.size if declared else None, environ_overrides=environ)
+    # straight to the app: the test client would measure the stream and declare it
+    body_iter, status, resp_headers = run_wsgi_app(client.application, environ, buffered=True)
+    return client.application.response_class(b"".join(body_iter), status=status, headers=resp_headers)
 
 
 def test_settings_default_and_env() -> None:
@@ -82,8 +88,14 @@ def test_json_under_the_limit_is_read_and_validated(client: Any) -> None:
 def test_chunked_json_is_cut_off_at_the_limit(client: Any) -> None:
     body = CountingBody(50 * MiB, prefix=b'{"email": "')
     r = _post(client, "/api/v1/auth/tokens", body, declared=False)
-    assert r.status_code == 413 and r.get_json()["code"] == 413
-    assert body.consumed <= MiB + 64 * 1024  # read up to the limit, not the rest
+    assert r.status_code == 413 and r.get_json()["code"] == 413, r.get_json()
+    assert "at most 1 MiB" in r.get_json()["message"]
+    assert body.consumed == MiB + 1  # up to the byte past the limit, not the rest
+    # a chunked body within the limit is read whole and parsed
+    ok = CountingBody(2000, prefix=b'{"email": "a@example.com", "password": "wrong password"}')
+    r = _post(client, "/api/v1/auth/tokens", ok, declared=False)
+    # parsed as JSON (then refused for what it says, whatever the schema asks)
+    assert r.status_code not in (400, 413) and ok.consumed == 2000, r.get_json()
 
 
 def test_setting_changes_the_json_limit(app: Any, client: Any, runtime: Any) -> None:
