@@ -95,7 +95,8 @@ class LocalStorage:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         try:
             with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(fileobj, out, 1024 * 1024)
+                # small pieces: many uploads at once each hold one of them
+                shutil.copyfileobj(fileobj, out, 64 * 1024)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -306,6 +306,14 @@ def media_dimensions(stream: BinaryIO, content_type: str, size: int, *,
 # -- upload ----------------------------------------------------------------------
 
 
+#: uploads are read in pieces this small: many uploads at once then cost
+#: little memory each, and pieces under glibc's mmap threshold are reused
+#: from the thread's heap instead of growing it
+_CHUNK = 64 * 1024
+#: a non-seekable upload is copied to a temporary file, in memory up to this
+_SPOOL_IN_MEMORY = 512 * 1024
+
+
 def _seekable(stream: BinaryIO, limit: int) -> tuple[BinaryIO, int]:
     """A seekable copy of ``stream`` (or itself) and its size; stops reading
     past ``limit`` so an oversized upload is refused without being spooled."""
@@ -317,9 +325,9 @@ def _seekable(stream: BinaryIO, limit: int) -> tuple[BinaryIO, int]:
             return stream, size
     except (AttributeError, OSError):
         pass
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
     copied = 0
-    while chunk := stream.read(1024 * 1024):
+    while chunk := stream.read(_CHUNK):
         copied += len(chunk)
         if copied > limit:
             break
@@ -374,7 +382,7 @@ def upload_media(
 
     digest = hashlib.sha256()
     stream.seek(0)
-    while chunk := stream.read(1024 * 1024):
+    while chunk := stream.read(_CHUNK):
         digest.update(chunk)
 
     storage = storage_for(runtime)
