@@ -15,6 +15,7 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
 
 from .errors import ConfigError
@@ -34,6 +35,8 @@ __all__ = [
 # two hex characters fan the files out over 256 folders; 32 url-safe random
 # characters (192 bits) make the key unguessable
 _KEY = re.compile(r"^[0-9a-f]{2}/[A-Za-z0-9_-]{32}\.[a-z0-9]{2,5}$")
+#: pieces in which stored bytes are streamed out
+_CHUNK = 64 * 1024
 
 
 class StorageKeyError(ValueError):
@@ -64,6 +67,11 @@ class Storage(Protocol):
 
     def read(self, key: str) -> bytes:
         """The stored bytes; :class:`FileNotFoundError` if there are none."""
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        """The stored bytes in pieces, never all in memory at once;
+        :class:`FileNotFoundError` (raised by this call, before any piece)
+        if there are none."""
 
     def delete(self, key: str) -> None:
         """Remove ``key``; no error if it is already gone."""
@@ -104,6 +112,16 @@ class LocalStorage:
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        fh = self._path(key).open("rb")  # FileNotFoundError here, before the first piece
+
+        def pieces() -> Iterator[bytes]:
+            with fh:
+                while chunk := fh.read(_CHUNK):
+                    yield chunk
+
+        return pieces()
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -159,9 +177,9 @@ class S3Storage:
         # file, so an upload of hundreds of MB never sits in memory
         self.client.put_object(Bucket=self.bucket, Key=_check(key), Body=fileobj, ContentType=content_type)
 
-    def read(self, key: str) -> bytes:
+    def _get(self, key: str) -> Any:
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=_check(key))
+            return self.client.get_object(Bucket=self.bucket, Key=_check(key))["Body"]
         except Exception as exc:
             # botocore's NoSuchKey is a ClientError whose response names the code;
             # inspected by shape so this module does not import botocore
@@ -169,7 +187,23 @@ class S3Storage:
             if code in ("NoSuchKey", "404"):
                 raise FileNotFoundError(key) from None
             raise
-        return obj["Body"].read()
+
+    def read(self, key: str) -> bytes:
+        return self._get(key).read()
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        body = self._get(key)  # FileNotFoundError here, before the first piece
+
+        def pieces() -> Iterator[bytes]:
+            try:
+                while chunk := body.read(_CHUNK):
+                    yield chunk
+            finally:
+                close = getattr(body, "close", None)
+                if callable(close):
+                    close()
+
+        return pieces()
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=_check(key))

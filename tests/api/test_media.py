@@ -353,16 +353,32 @@ def test_local_storage_refuses_foreign_keys(tmp_path: Path) -> None:
     key = new_key("png")
     store.put(key, io.BytesIO(b"abc"), "image/png")
     assert store.read(key) == b"abc" and store.local_path(key) == tmp_path / "media" / key
+    assert b"".join(store.stream(key)) == b"abc"
     assert store.public_url(key) is None
     store.delete(key)
     store.delete(key)  # already gone: no error
     assert store.local_path(key) is None
     with pytest.raises(FileNotFoundError):
         store.read(key)
+    with pytest.raises(FileNotFoundError):
+        store.stream(key)  # raised by the call, before any piece
     for bad in ("../x.png", "/etc/passwd", "ab/../../x.png", "ab/" + "A" * 32 + ".png/.."):
         with pytest.raises(StorageKeyError):
             store.put(bad, io.BytesIO(b"x"), "image/png")
     assert not list(tmp_path.rglob(".upload-*"))  # no temporary file left behind
+
+
+class ReadLog(io.BytesIO):
+    """A streaming body (botocore's StreamingBody reads like a file) that
+    records the size of every read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.sizes: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.sizes.append(-1 if size is None else size)
+        return super().read(size)
 
 
 class FakeS3:
@@ -383,7 +399,9 @@ class FakeS3:
             err = Exception("NoSuchKey")
             err.response = {"Error": {"Code": "NoSuchKey"}}  # type: ignore[attr-defined]
             raise err
-        return {"Body": io.BytesIO(self.objects[(Bucket, Key)][0])}
+        body = ReadLog(self.objects[(Bucket, Key)][0])
+        self.reads = getattr(self, "reads", []) + [body.sizes]
+        return {"Body": body}
 
     def delete_object(self, *, Bucket: str, Key: str) -> dict:
         self.objects.pop((Bucket, Key), None)
@@ -403,9 +421,12 @@ def test_s3_storage_with_injected_client() -> None:
     assert store.read(key) == b"jpeg-bytes"
     assert store.public_url(key) == f"https://cdn.example.com/m/{key}"
     assert store.local_path(key) is None
+    assert b"".join(store.stream(key)) == b"jpeg-bytes"
     store.delete(key)
     with pytest.raises(FileNotFoundError):
         store.read(key)
+    with pytest.raises(FileNotFoundError):
+        store.stream(key)
     with pytest.raises(StorageKeyError):
         store.read("../secret")
     store.close()
@@ -439,10 +460,14 @@ def test_s3_mode_through_the_api(client: Any, register: Any, runtime: Any) -> No
     assert body["url"] == f"https://cdn.example.com/{key}"
     r = client.get(f"/media/{key}")
     assert r.status_code == 302 and r.headers["Location"] == f"https://cdn.example.com/{key}"
-    # without a public base URL the app serves the bytes from the bucket itself
+    # without a public base URL the app serves the bytes from the bucket itself,
+    # streamed in pieces (a video of hundreds of MB is never read whole)
     runtime.extras["storage"] = S3Storage("media-bucket", client=fake)
+    fake.reads = []
     r = client.get(f"/media/{key}")
     assert r.status_code == 200 and r.data == data and r.mimetype == "image/png"
+    assert r.headers["Content-Length"] == str(len(data))
+    assert fake.reads and all(0 < n <= 64 * 1024 for n in fake.reads[0])
     assert client.delete(f"/api/v1/workspaces/{m.workspace_id}/media/{body['id']}", headers=m.headers).status_code == 204
     assert fake.objects == {}
 
