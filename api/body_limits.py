@@ -24,7 +24,6 @@ from typing import IO
 from flask import Flask, request
 from flask import Request as FlaskRequest
 from flask_smorest import abort
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from clientnest.settings import Settings
 
@@ -77,8 +76,9 @@ class CappedStream(io.RawIOBase):
         data = self._stream.read(want) if want > 0 else b""
         self.pos += len(data)
         if self.pos > self.limit:
-            raise RequestEntityTooLarge(f"request body is over {_size(self.limit)}; this route accepts at most "
-                                        f"{_size(self.limit)}")
+            # the rest stays unread: the connection cannot serve another request
+            abort(413, message=f"request body is longer than this route accepts (at most {_size(self.limit)})",
+                  headers={"Connection": "close"})
         buf[:len(data)] = data
         return len(data)
 
