@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from clientnest.runtime import Runtime, build_runtime, set_current
 from clientnest.settings import load_settings
 
-from . import db_session, path_ids
+from . import body_limits, db_session, path_ids
 from .extensions import api
 from .json_provider import FastJSONProvider
 from .posts.list_cache import forget_after_write
@@ -62,7 +62,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
         OPENAPI_SWAGGER_UI_PATH="docs",
         # served from the swagger-ui-bundle package: no CDN, works air-gapped
         OPENAPI_SWAGGER_UI_URL="/api/docs/static/",
-        MAX_CONTENT_LENGTH=settings.media_max_bytes,
+        # per route in body_limits: this default is the small JSON limit
+        MAX_CONTENT_LENGTH=settings.json_max_bytes,
         JSON_SORT_KEYS=False,
         API_SPEC_OPTIONS={
             "components": {
@@ -77,6 +78,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
     app.config.update({k: v for k, v in cfg.items() if k.isupper()})
 
     api.init_app(app)
+    body_limits.init_app(app)
     db_session.init_app(app)
     path_ids.init_app(app)
     forget_after_write(app)

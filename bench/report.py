@@ -114,6 +114,14 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         L.append(f"| 5. lost / duplicated / stuck under faults | 0 / 0 / 0 | {kills['not_published']} / "
                  f"{kills['duplicated_keys']} / {kills['lost_or_stuck']} | "
                  f"{_verdict(kills['not_published'] == 0 and kills['duplicated_keys'] == 0)} |")
+    bodies = results.get("bodies")
+    if bodies:
+        for name, c in bodies["configs"].items():
+            worst = c["max_round_growth_mb"]
+            L.append(f"| 5. peak RSS growth, {bodies['concurrency']} concurrent {bodies['body_mb']} MB bodies to each "
+                     f"kind of route ({name}) | < {bodies['target_mb']} MB | largest round {worst} MB; whole run "
+                     f"{c['peak_rss_growth_mb']} MB ({c['baseline_peak_rss_mb']} -> {c['final_peak_rss_mb']} MB) "
+                     f"| {_verdict(worst < bodies['target_mb'])} |")
     if disp:
         r0 = disp["runs"][0]
         L.append(f"| 4. claim + enqueue {disp['due']:,} of {disp['rows']:,} | index used | {r0['seconds']} s "
@@ -240,6 +248,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         notes = results.get("api_notes")
         if notes:
             L += [notes, ""]
+    if bodies:
+        L += _bodies_section(bodies)
     L += _notes(results)
     if kills:
         L += _kills_section(kills, results.get("origins", {}).get("kills"))

@@ -1,9 +1,9 @@
-"""Run the benchmarks of issue 3 and write bench/RESULTS.md.
+"""Run the benchmarks of issues 3 and 9 and write bench/RESULTS.md.
 
 ``python -m bench.run`` (``make bench``). PostgreSQL, Redis, gunicorn and RQ
 workers on loopback; load from separate processes. Options::
 
-    --only api,pipeline,lateness,dispatcher,kills   run a subset; the sections
+    --only api,pipeline,lateness,dispatcher,kills,bodies   run a subset; the sections
                          not run are kept from the previous RESULTS.json (the
                          report says which run each comes from)
     --workers N          RQ worker processes (default 3: the best of 2-6 measured on 2 cores)
@@ -36,10 +36,11 @@ from typing import Any
 from .env import BenchEnv
 from .report import write_report
 
-ALL = ("pipeline", "lateness", "dispatcher", "api", "kills")
+ALL = ("pipeline", "lateness", "dispatcher", "api", "kills", "bodies")
 #: the keys of RESULTS.json each benchmark writes
 _SECTIONS = {"pipeline": ("pipeline", "noop", "pipeline_one_per_job"), "lateness": ("lateness",),
-             "dispatcher": ("dispatcher",), "api": ("api", "api_notes"), "kills": ("kills",)}
+             "dispatcher": ("dispatcher",), "api": ("api", "api_notes"), "kills": ("kills",),
+             "bodies": ("bodies",)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             from .kills import run as run_kills
 
             results["kills"] = run_kills(env, posts=args.kill_posts, workers=args.workers)
+        if "bodies" in only:
+            from .bodies import run as run_bodies
+
+            results["bodies"] = run_bodies(env)
     finally:
         env.close()
     results["total_seconds"] = round(time.monotonic() - started, 1)

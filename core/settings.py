@@ -84,6 +84,18 @@ class Settings:
     #: embedded mode points connectors at their in-process sandboxes
     sandbox: bool = True
     idempotency_ttl_seconds: int = 24 * 3600
+    # -- memory bounds (issue 9): every buffer a request can fill has a size --
+    #: largest body a JSON (or any non-upload) route accepts; a bigger one is
+    #: refused with 413 before it is read (uploads have media_max_bytes)
+    json_max_bytes: int = 1024 * 1024
+    #: largest body a platform webhook may send; refused unread above it
+    webhook_max_bytes: int = 1024 * 1024
+    #: images are decoded in full before they are accepted; one with more
+    #: pixels than this (per frame) is refused from its header, undecoded
+    media_max_image_pixels: int = 50_000_000
+    #: bytes of pages the in-process posts list cache keeps at most (the
+    #: oldest go first); pages also leave once their TTL has passed
+    posts_list_cache_max_bytes: int = 32 * 1024 * 1024
     #: AI provider answering requests; "" = the first configured one, and the
     #: bundled offline provider when none has a key
     ai_provider: str = ""
@@ -176,6 +188,10 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_FOLLOWUP_MAX_ATTEMPTS": "followup_max_attempts",
     "CLIENTNEST_SENTIMENT_BATCH_SIZE": "sentiment_batch_size",
     "CLIENTNEST_AI_BUDGET_RETRY_SECONDS": "ai_budget_retry_seconds",
+    "CLIENTNEST_JSON_MAX_BYTES": "json_max_bytes",
+    "CLIENTNEST_WEBHOOK_MAX_BYTES": "webhook_max_bytes",
+    "CLIENTNEST_MEDIA_MAX_IMAGE_PIXELS": "media_max_image_pixels",
+    "CLIENTNEST_POSTS_LIST_CACHE_MAX_BYTES": "posts_list_cache_max_bytes",
 }
 
 
@@ -232,6 +248,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
             values[key] = _coerce(key, value) if key != "plugin_config" else value
     if values.get("publish_job_targets", 1) < 1:
         raise ConfigError("setting publish_job_targets: must be 1 or more")
+    for name in ("json_max_bytes", "webhook_max_bytes", "media_max_image_pixels"):
+        if values.get(name, 1) < 1:
+            raise ConfigError(f"setting {name}: must be 1 or more")
+    # A relative data_dir means "under the directory ClientNest was started
+    # in", fixed once here: helpers that resolve relative paths against
+    # something else (Flask's send_file uses the package folder) never see one.
+    values["data_dir"] = str(Path(values.get("data_dir", Settings.data_dir)).absolute())
     if "sandbox" not in values:
         # Sandboxes are the embedded default only: a production install (a
         # database or Redis configured) never talks to a sandbox by accident.

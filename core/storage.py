@@ -15,6 +15,7 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
 
 from .errors import ConfigError
@@ -34,6 +35,8 @@ __all__ = [
 # two hex characters fan the files out over 256 folders; 32 url-safe random
 # characters (192 bits) make the key unguessable
 _KEY = re.compile(r"^[0-9a-f]{2}/[A-Za-z0-9_-]{32}\.[a-z0-9]{2,5}$")
+#: pieces in which stored bytes are streamed out
+_CHUNK = 64 * 1024
 
 
 class StorageKeyError(ValueError):
@@ -65,6 +68,11 @@ class Storage(Protocol):
     def read(self, key: str) -> bytes:
         """The stored bytes; :class:`FileNotFoundError` if there are none."""
 
+    def stream(self, key: str) -> Iterator[bytes]:
+        """The stored bytes in pieces, never all in memory at once;
+        :class:`FileNotFoundError` (raised by this call, before any piece)
+        if there are none."""
+
     def delete(self, key: str) -> None:
         """Remove ``key``; no error if it is already gone."""
 
@@ -80,7 +88,9 @@ class LocalStorage:
     """Files under ``root`` (default ``<data_dir>/media``)."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        # absolute once, here: Flask's send_file resolves a relative path
+        # against the app's package folder, not the working directory
+        self.root = Path(root).absolute()
 
     def _path(self, key: str) -> Path:
         return self.root / _check(key)
@@ -93,7 +103,8 @@ class LocalStorage:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         try:
             with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(fileobj, out, 1024 * 1024)
+                # small pieces: many uploads at once each hold one of them
+                shutil.copyfileobj(fileobj, out, 64 * 1024)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -101,6 +112,16 @@ class LocalStorage:
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        fh = self._path(key).open("rb")  # FileNotFoundError here, before the first piece
+
+        def pieces() -> Iterator[bytes]:
+            with fh:
+                while chunk := fh.read(_CHUNK):
+                    yield chunk
+
+        return pieces()
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -152,11 +173,13 @@ class S3Storage:
         self.client = client
 
     def put(self, key: str, fileobj: BinaryIO, content_type: str) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=_check(key), Body=fileobj.read(), ContentType=content_type)
+        # the file object itself, not its bytes: botocore streams a seekable
+        # file, so an upload of hundreds of MB never sits in memory
+        self.client.put_object(Bucket=self.bucket, Key=_check(key), Body=fileobj, ContentType=content_type)
 
-    def read(self, key: str) -> bytes:
+    def _get(self, key: str) -> Any:
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=_check(key))
+            return self.client.get_object(Bucket=self.bucket, Key=_check(key))["Body"]
         except Exception as exc:
             # botocore's NoSuchKey is a ClientError whose response names the code;
             # inspected by shape so this module does not import botocore
@@ -164,7 +187,23 @@ class S3Storage:
             if code in ("NoSuchKey", "404"):
                 raise FileNotFoundError(key) from None
             raise
-        return obj["Body"].read()
+
+    def read(self, key: str) -> bytes:
+        return self._get(key).read()
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        body = self._get(key)  # FileNotFoundError here, before the first piece
+
+        def pieces() -> Iterator[bytes]:
+            try:
+                while chunk := body.read(_CHUNK):
+                    yield chunk
+            finally:
+                close = getattr(body, "close", None)
+                if callable(close):
+                    close()
+
+        return pieces()
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=_check(key))

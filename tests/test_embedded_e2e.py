@@ -49,23 +49,46 @@ def settings_overrides(port: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def server(runtime: Any, port: int) -> Iterator[str]:
+def served_app(runtime: Any, port: int) -> Iterator[tuple[str, Any]]:
+    """The app on a real port, with the engine running: (base URL, app)."""
     from clientnest.engine import embedded
 
     app = create_app(runtime=runtime)
     srv = ServerThread(app, port=port).start()
     embedded.start(runtime)
     try:
-        yield srv.url
+        yield srv.url, app
     finally:
         embedded.stop()
         srv.stop()
+
+
+@pytest.fixture
+def server(served_app: tuple[str, Any]) -> str:
+    return served_app[0]
 
 
 def _jpeg() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (1080, 1080), (200, 30, 60)).save(buf, "JPEG")
     return buf.getvalue()
+
+
+def _register(http: httpx.Client, label: str) -> int:
+    reg = http.post("/api/v1/auth/register", json={
+        "email": f"e2e-{label}@example.com", "password": "correct horse battery", "workspace_name": "E2E",
+    })
+    assert reg.status_code == 201, reg.text
+    http.headers["Authorization"] = f"Bearer {reg.json()['token']}"
+    return reg.json()["workspace"]["id"]
+
+
+def _settled(http: httpx.Client, wid: int, post: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and post["status"] not in ("published", "failed", "partially_published"):
+        time.sleep(0.2)
+        post = http.get(f"/api/v1/workspaces/{wid}/posts/{post['id']}").json()
+    return post
 
 
 def _connect(http: httpx.Client, wid: int, platform: str) -> int:
@@ -139,3 +162,64 @@ def test_connect_and_publish_through_the_sandbox(server: str, runtime: Any, plat
         connector=connector, account=account, content=PostContent(text=body["text"]), since=since,
     )
     assert found is not None and found.external_id == target["external_id"]
+
+
+def test_instagram_downloads_the_uploaded_bytes_from_the_public_media_url(
+    served_app: tuple[str, Any], runtime: Any
+) -> None:
+    """Upload through the API, publish to Instagram: its sandbox downloads the
+    image from ClientNest's public media URL, as Instagram does, and gets the
+    very bytes uploaded; the same URL serves them to anyone."""
+    import hashlib
+
+    url, app = served_app
+    sandbox = app.wsgi_app.mounts["/sandbox/instagram"]
+    http = httpx.Client(base_url=url, timeout=30)
+    wid = _register(http, "media-bytes")
+    account_id = _connect(http, wid, "instagram")
+    data = _jpeg()
+    up = http.post(f"/api/v1/workspaces/{wid}/media", files={"file": ("p.jpg", data, "image/jpeg")})
+    assert up.status_code == 201, up.text
+    media_url = up.json()["url"]
+    assert media_url.startswith(f"{url}/media/")
+
+    created = http.post(f"/api/v1/workspaces/{wid}/posts", json={
+        "text": "Downloaded by Instagram", "account_ids": [account_id], "media_ids": [up.json()["id"]],
+        "publish_now": True})
+    assert created.status_code == 201, created.text
+    post = _settled(http, wid, created.json())
+    assert post["status"] == "published", post
+    fetched = sandbox.state.media[post["targets"][0]["external_id"]]["fetched"]
+    assert fetched == {"url": media_url, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                       "kind": "image"}
+    public = httpx.get(media_url, timeout=10)  # no token: platforms fetch by URL
+    assert public.status_code == 200 and public.content == data
+    assert public.headers["content-type"] == "image/jpeg"
+
+
+def test_instagram_cannot_download_the_media_and_the_target_fails_with_its_message(
+    served_app: tuple[str, Any], runtime: Any
+) -> None:
+    from clientnest.storage import storage_for
+
+    url, app = served_app
+    http = httpx.Client(base_url=url, timeout=30)
+    wid = _register(http, "media-gone")
+    account_id = _connect(http, wid, "instagram")
+    up = http.post(f"/api/v1/workspaces/{wid}/media", files={"file": ("p.jpg", _jpeg(), "image/jpeg")})
+    assert up.status_code == 201, up.text
+    media_url = up.json()["url"]
+    # the bytes are gone from storage: the public URL answers 404 to Instagram
+    storage_for(runtime).delete(media_url.rsplit("/media/", 1)[1])
+    assert httpx.get(media_url, timeout=10).status_code == 404
+
+    created = http.post(f"/api/v1/workspaces/{wid}/posts", json={
+        "text": "Never downloaded", "account_ids": [account_id], "media_ids": [up.json()["id"]],
+        "publish_now": True})
+    assert created.status_code == 201, created.text
+    post = _settled(http, wid, created.json())
+    target = post["targets"][0]
+    assert post["status"] == "failed" and target["status"] == "failed", post
+    assert target["external_id"] is None
+    message = f"The media could not be fetched from this uri: {media_url}. Please check the uri and try again."
+    assert message in str(target["last_error"]), target

@@ -3,7 +3,8 @@
 Dashboards poll the posts list; most polls find nothing changed. A page is
 kept for ``posts_list_cache_seconds`` (default 1 s; 0 turns the cache off),
 keyed by workspace and query string, in Redis when it is configured (shared
-by every API process) or in this process otherwise.
+by every API process) or in this process otherwise, where it holds at most
+``posts_list_cache_max_bytes`` of pages.
 
 What a cached page may miss, and for how long:
 
@@ -59,36 +60,73 @@ class ListCache(Protocol):
 
 
 class MemoryListCache:
-    """This process's pages: at most ``max_workspaces`` workspaces (least
-    recently used dropped first), ``max_pages`` query strings each."""
+    """This process's pages, bounded by bytes: at most ``max_bytes`` of page
+    bodies (the oldest page goes first) and never a page past its TTL.
 
-    def __init__(self, ttl: float, *, max_workspaces: int = 1000, max_pages: int = 64) -> None:
+    Pages are kept in the order they were stored; with one TTL for all that
+    is also the order they expire in, so dropping expired pages only looks at
+    the front. It happens on every ``get`` and ``put``: an idle cache keeps at
+    most ``max_bytes`` until its next use. A page larger than ``max_bytes`` is
+    not kept at all.
+    """
+
+    def __init__(self, ttl: float, *, max_bytes: int = 32 * 1024 * 1024,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
-        self.max_workspaces = max_workspaces
-        self.max_pages = max_pages
-        self._pages: OrderedDict[int, dict[str, tuple[float, bytes]]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._pages: OrderedDict[tuple[int, str], tuple[float, bytes]] = OrderedDict()
+        self._by_workspace: dict[int, set[str]] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Bytes of page bodies held now."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def _drop(self, item: tuple[int, str]) -> None:
+        _, body = self._pages.pop(item)
+        self._bytes -= len(body)
+        keys = self._by_workspace[item[0]]
+        keys.discard(item[1])
+        if not keys:
+            del self._by_workspace[item[0]]
+
+    def _expire(self, now: float) -> None:
+        while self._pages:
+            item, (stored, _) = next(iter(self._pages.items()))
+            if now - stored <= self.ttl:
+                break
+            self._drop(item)
 
     def get(self, workspace_id: int, key: str) -> bytes | None:
         with self._lock:
-            found = self._pages.get(workspace_id, {}).get(key)
-        if found is None or time.monotonic() - found[0] > self.ttl:
-            return None
-        return found[1]
+            self._expire(self._clock())
+            found = self._pages.get((workspace_id, key))
+        return None if found is None else found[1]
 
     def put(self, workspace_id: int, key: str, body: bytes) -> None:
         with self._lock:
-            pages = self._pages.setdefault(workspace_id, {})
-            self._pages.move_to_end(workspace_id)
-            if len(pages) >= self.max_pages:
-                pages.clear()
-            pages[key] = (time.monotonic(), body)
-            while len(self._pages) > self.max_workspaces:
-                self._pages.popitem(last=False)
+            self._expire(self._clock())
+            item = (workspace_id, key)
+            if item in self._pages:
+                self._drop(item)
+            if len(body) > self.max_bytes:
+                return
+            while self._bytes + len(body) > self.max_bytes:
+                self._drop(next(iter(self._pages)))
+            self._pages[item] = (self._clock(), body)
+            self._by_workspace.setdefault(workspace_id, set()).add(key)
+            self._bytes += len(body)
 
     def forget(self, workspace_id: int) -> None:
         with self._lock:
-            self._pages.pop(workspace_id, None)
+            for key in list(self._by_workspace.get(workspace_id, ())):
+                self._drop((workspace_id, key))
 
 
 class RedisListCache:
@@ -157,7 +195,10 @@ def list_cache(rt: Runtime) -> ListCache | None:
         with _build_lock:
             cache = rt.extras.get("posts_list_cache")
             if cache is None:
-                cache = RedisListCache(redis_connection(rt), ttl) if rt.settings.redis_url else MemoryListCache(ttl)
+                if rt.settings.redis_url:
+                    cache = RedisListCache(redis_connection(rt), ttl)
+                else:
+                    cache = MemoryListCache(ttl, max_bytes=rt.settings.posts_list_cache_max_bytes)
                 rt.extras["posts_list_cache"] = cache
     return cache
 

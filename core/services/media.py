@@ -2,9 +2,13 @@
 
 The client's ``Content-Type`` header and file name are never trusted: the
 type comes from the file's magic numbers (:func:`detect_type`). Images are
-measured with Pillow's ``Image.open(...).size``, which reads the header only,
-so a decompression bomb is never decoded; videos (MP4 / QuickTime) are
-measured from their track header box.
+measured from their header first: more pixels than ``media_max_image_pixels``
+and the file is refused undecoded (a decompression bomb). Under the limit
+every frame is then decoded, so a header that lies about the pixels behind
+it, or a truncated file, is refused too (422 naming ``file``). Decoding is
+bounded: pixels per frame by the setting, frames of an animation by a pixel
+budget, and decodes running at once by a semaphore. Videos (MP4 /
+QuickTime) are measured from their track header box.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import io
 import logging
 import struct
 import tempfile
+import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -176,26 +182,61 @@ def detect_type(head: bytes) -> str:
 # -- dimensions ------------------------------------------------------------------
 
 
-def _image_size(stream: BinaryIO, mtype: MediaType) -> tuple[int, int]:
+#: an animation is decoded frame by frame up to this many times the pixel
+#: limit in all (a few hundred frames of a typical GIF), and refused beyond
+ANIMATION_PIXEL_BUDGET = 10
+#: decodes running at once in this process: each holds up to one frame of
+#: media_max_image_pixels (4 bytes a pixel), so memory stays bounded however
+#: many uploads arrive together
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
+
+
+def _image_size(stream: BinaryIO, mtype: MediaType, max_pixels: int) -> tuple[int, int]:
     stream.seek(0)
     try:
-        # formats=: only the decoder of the sniffed type may read the file.
-        # Image.open parses the header only; no pixel is decoded here.
-        with Image.open(stream, formats=[mtype.pillow_format] if mtype.pillow_format else None) as img:
-            width, height = img.size
+        with warnings.catch_warnings():
+            # Pillow warns above its own global limit; ours, below, is stricter
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # formats=: only the decoder of the sniffed type may read the file
+            with Image.open(stream, formats=[mtype.pillow_format] if mtype.pillow_format else None) as img:
+                width, height = img.size
+                if width <= 0 or height <= 0:
+                    raise InvalidMedia("not a valid image: it has no pixels", field="file")
+                if width * height > max_pixels:
+                    raise InvalidMedia(
+                        f"image is {width}x{height} pixels; at most {max_pixels} pixels are accepted",
+                        field="file")
+                with _DECODE_SLOTS:
+                    _decode_all(img, max_pixels)
+    except InvalidMedia:
+        raise
     except Image.DecompressionBombError as exc:
         raise InvalidMedia(f"image refused: {exc}", field="file") from None
     except Exception as exc:  # Pillow raises many types for malformed input
         raise InvalidMedia(
-            f"not a valid image: the file starts like {mtype.content_type} but cannot be read "
-            f"({type(exc).__name__})", field="file") from None
-    if width <= 0 or height <= 0:
-        raise InvalidMedia("not a valid image: it has no pixels", field="file")
-    if width * height > (Image.MAX_IMAGE_PIXELS or width * height):
-        raise InvalidMedia(
-            f"image is {width}x{height} pixels; at most {Image.MAX_IMAGE_PIXELS} pixels are accepted",
-            field="file")
+            f"not a valid image: the file starts like {mtype.content_type} but cannot be decoded "
+            f"({type(exc).__name__}: {exc})", field="file") from None
     return width, height
+
+
+def _decode_all(img: Image.Image, max_pixels: int) -> None:
+    """Decode every frame; raises what Pillow raises for bad data (it does
+    not accept truncated files: ``ImageFile.LOAD_TRUNCATED_IMAGES`` is off)."""
+    if img.format == "JPEG":
+        # libjpeg decodes every coefficient even when scaling down by 8, so
+        # truncated or corrupt data still fails, with 1/64 of the memory
+        img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+    budget = max_pixels * ANIMATION_PIXEL_BUDGET
+    frames = getattr(img, "n_frames", 1)
+    for frame in range(frames):
+        if frame:
+            img.seek(frame)
+        budget -= img.width * img.height
+        if budget < 0:
+            raise InvalidMedia(
+                f"animation has too many frames to check ({frames} of {img.width}x{img.height} pixels)",
+                field="file")
+        img.load()
 
 
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"edts"}
@@ -248,18 +289,29 @@ def _video_size(stream: BinaryIO, total: int) -> tuple[int | None, int | None]:
     return found if found else (None, None)
 
 
-def media_dimensions(stream: BinaryIO, content_type: str, size: int) -> tuple[int | None, int | None]:
-    """``(width, height)`` of an upload of a supported type.
+def media_dimensions(stream: BinaryIO, content_type: str, size: int, *,
+                     max_pixels: int = Settings.media_max_image_pixels) -> tuple[int | None, int | None]:
+    """``(width, height)`` of an upload of a supported type; images are
+    decoded in full first.
 
-    :raises InvalidMedia: an image Pillow cannot read, or too many pixels.
+    :param max_pixels: most pixels an image (each frame) may have.
+    :raises InvalidMedia: an image Pillow cannot decode, or too many pixels.
     """
     mtype = SUPPORTED_TYPES[content_type]
     if mtype.kind == "video":
         return _video_size(stream, size)
-    return _image_size(stream, mtype)
+    return _image_size(stream, mtype, max_pixels)
 
 
 # -- upload ----------------------------------------------------------------------
+
+
+#: uploads are read in pieces this small: many uploads at once then cost
+#: little memory each, and pieces under glibc's mmap threshold are reused
+#: from the thread's heap instead of growing it
+_CHUNK = 64 * 1024
+#: a non-seekable upload is copied to a temporary file, in memory up to this
+_SPOOL_IN_MEMORY = 512 * 1024
 
 
 def _seekable(stream: BinaryIO, limit: int) -> tuple[BinaryIO, int]:
@@ -273,9 +325,9 @@ def _seekable(stream: BinaryIO, limit: int) -> tuple[BinaryIO, int]:
             return stream, size
     except (AttributeError, OSError):
         pass
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
     copied = 0
-    while chunk := stream.read(1024 * 1024):
+    while chunk := stream.read(_CHUNK):
         copied += len(chunk)
         if copied > limit:
             break
@@ -326,11 +378,11 @@ def upload_media(
         raise MediaTooLarge(
             f"image is {size} bytes; images may be at most {_limit_text(settings.media_max_image_bytes)}",
             field="file")
-    width, height = media_dimensions(stream, detected, size)
+    width, height = media_dimensions(stream, detected, size, max_pixels=settings.media_max_image_pixels)
 
     digest = hashlib.sha256()
     stream.seek(0)
-    while chunk := stream.read(1024 * 1024):
+    while chunk := stream.read(_CHUNK):
         digest.update(chunk)
 
     storage = storage_for(runtime)

@@ -1,5 +1,5 @@
 """Media uploads: the type is sniffed from the bytes, limits give JSON 413,
-images are measured without being decoded, the bytes are served at a public
+images are decoded (under a pixel limit read from the header) before they are accepted, the bytes are served at a public
 unguessable URL; storage backends (local; S3 with an injected client, since
 there is no network here and boto3 is not installed)."""
 from __future__ import annotations
@@ -178,13 +178,76 @@ def test_invalid_and_empty_and_missing(client: Any, register: Any) -> None:
     assert r.status_code == 422 and "file" in r.get_json()["message"]
 
 
-def test_decompression_bombs_are_refused_without_decoding(client: Any, register: Any) -> None:
+def test_decompression_bombs_are_refused_without_decoding(client: Any, register: Any, runtime: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from clientnest.services import media as svc
+
+    runtime.settings = replace(runtime.settings, media_max_image_bytes=TOTAL_LIMIT)  # the bomb is 62 KB
+    decoded: list[Any] = []
+    monkeypatch.setattr(svc, "_decode_all", lambda img, limit: decoded.append(img))
     m = register()
     r = upload(client, m, png_header_only(100_000, 100_000))  # Pillow's hard limit
     assert r.status_code == 422 and "image refused" in r.get_json()["message"]
-    with pytest.warns(Image.DecompressionBombWarning):
-        r = upload(client, m, png_header_only(10_000, 10_000))  # between the warning and the hard limit
-    assert r.status_code == 422 and "10000x10000 pixels" in r.get_json()["message"]
+    # the report's two: a 69-byte PNG claiming 9000 x 9000, an 8000 x 8000 bomb
+    tiny = png_header_only(9000, 9000)
+    assert len(tiny) < 100
+    for data, dims in ((tiny, "9000x9000"), (bomb_png(8000, 8000), "8000x8000")):
+        r = upload(client, m, data)
+        assert r.status_code == 422, r.get_json()
+        assert r.get_json()["message"] == f"image is {dims} pixels; at most 50000000 pixels are accepted"
+        assert r.get_json()["errors"]["files"]["file"]
+    assert decoded == []  # refused from the header, nothing decoded
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A real, complete PNG of ``width`` x ``height`` black pixels (compresses ~1000:1)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    z = zlib.compressobj(9)
+    row = b"\x00" * (1 + width)  # filter byte + one grey byte a pixel
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_images_are_decoded_before_they_are_accepted(client: Any, register: Any, runtime: Any) -> None:
+    m = register()
+    # under the pixel limit, but the header lies about the data behind it
+    r = upload(client, m, png_header_only(2000, 2000))
+    assert r.status_code == 422 and r.get_json()["errors"]["files"]["file"]
+    assert "cannot be decoded" in r.get_json()["message"]
+    jpeg = image("JPEG", (200, 150), noise=True)
+    for cut in (jpeg[: len(jpeg) // 2], jpeg[:-200]):  # truncated JPEGs
+        r = upload(client, m, cut)
+        assert r.status_code == 422 and "cannot be decoded" in r.get_json()["message"], r.get_json()
+    gif = io.BytesIO()
+    frames = [Image.new("L", (40, 30), i * 80) for i in range(3)]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    r = upload(client, m, gif.getvalue()[:-30])  # the last frame cut short
+    assert r.status_code == 422 and "cannot be decoded" in r.get_json()["message"], r.get_json()
+    # whole files of each kind are fine, animation included
+    assert upload(client, m, gif.getvalue()).status_code == 201
+    assert upload(client, m, jpeg).status_code == 201
+    assert upload(client, m, bomb_png(1000, 1000)).status_code == 201
+    with runtime.db.session() as s:
+        assert len(s.scalars(select(Media)).all()) == 3
+
+
+def test_pixel_limit_is_a_setting(client: Any, register: Any, runtime: Any) -> None:
+    from dataclasses import replace
+
+    m = register()
+    runtime.settings = replace(runtime.settings, media_max_image_pixels=999)
+    r = upload(client, m, image("PNG", (100, 10)))
+    assert r.status_code == 422 and r.get_json()["message"] == "image is 100x10 pixels; at most 999 pixels are accepted"
+    gif = io.BytesIO()  # frames of an animation count against a budget of 10x the limit
+    frames = [Image.new("L", (30, 30), i * 15) for i in range(13)]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=50)
+    r = upload(client, m, gif.getvalue())
+    assert r.status_code == 422 and "too many frames" in r.get_json()["message"], r.get_json()
+    assert upload(client, m, image("PNG", (30, 30))).status_code == 201
 
 
 def test_size_limits_give_json_413(client: Any, register: Any, runtime: Any) -> None:
@@ -290,16 +353,32 @@ def test_local_storage_refuses_foreign_keys(tmp_path: Path) -> None:
     key = new_key("png")
     store.put(key, io.BytesIO(b"abc"), "image/png")
     assert store.read(key) == b"abc" and store.local_path(key) == tmp_path / "media" / key
+    assert b"".join(store.stream(key)) == b"abc"
     assert store.public_url(key) is None
     store.delete(key)
     store.delete(key)  # already gone: no error
     assert store.local_path(key) is None
     with pytest.raises(FileNotFoundError):
         store.read(key)
+    with pytest.raises(FileNotFoundError):
+        store.stream(key)  # raised by the call, before any piece
     for bad in ("../x.png", "/etc/passwd", "ab/../../x.png", "ab/" + "A" * 32 + ".png/.."):
         with pytest.raises(StorageKeyError):
             store.put(bad, io.BytesIO(b"x"), "image/png")
     assert not list(tmp_path.rglob(".upload-*"))  # no temporary file left behind
+
+
+class ReadLog(io.BytesIO):
+    """A streaming body (botocore's StreamingBody reads like a file) that
+    records the size of every read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.sizes: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.sizes.append(-1 if size is None else size)
+        return super().read(size)
 
 
 class FakeS3:
@@ -309,8 +388,10 @@ class FakeS3:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.closed = False
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> dict:
-        self.objects[(Bucket, Key)] = (Body, ContentType)
+    def put_object(self, *, Bucket: str, Key: str, Body: Any, ContentType: str) -> dict:
+        # boto3 takes bytes or a file object; the storage hands it the file
+        self.bodies = getattr(self, "bodies", []) + [type(Body)]
+        self.objects[(Bucket, Key)] = (Body if isinstance(Body, bytes) else Body.read(), ContentType)
         return {}
 
     def get_object(self, *, Bucket: str, Key: str) -> dict:
@@ -318,7 +399,9 @@ class FakeS3:
             err = Exception("NoSuchKey")
             err.response = {"Error": {"Code": "NoSuchKey"}}  # type: ignore[attr-defined]
             raise err
-        return {"Body": io.BytesIO(self.objects[(Bucket, Key)][0])}
+        body = ReadLog(self.objects[(Bucket, Key)][0])
+        self.reads = getattr(self, "reads", []) + [body.sizes]
+        return {"Body": body}
 
     def delete_object(self, *, Bucket: str, Key: str) -> dict:
         self.objects.pop((Bucket, Key), None)
@@ -334,12 +417,16 @@ def test_s3_storage_with_injected_client() -> None:
     key = new_key("jpg")
     store.put(key, io.BytesIO(b"jpeg-bytes"), "image/jpeg")
     assert fake.objects[("bucket-1", key)] == (b"jpeg-bytes", "image/jpeg")
+    assert fake.bodies == [io.BytesIO]  # streamed from the file, never read whole into memory
     assert store.read(key) == b"jpeg-bytes"
     assert store.public_url(key) == f"https://cdn.example.com/m/{key}"
     assert store.local_path(key) is None
+    assert b"".join(store.stream(key)) == b"jpeg-bytes"
     store.delete(key)
     with pytest.raises(FileNotFoundError):
         store.read(key)
+    with pytest.raises(FileNotFoundError):
+        store.stream(key)
     with pytest.raises(StorageKeyError):
         store.read("../secret")
     store.close()
@@ -373,10 +460,14 @@ def test_s3_mode_through_the_api(client: Any, register: Any, runtime: Any) -> No
     assert body["url"] == f"https://cdn.example.com/{key}"
     r = client.get(f"/media/{key}")
     assert r.status_code == 302 and r.headers["Location"] == f"https://cdn.example.com/{key}"
-    # without a public base URL the app serves the bytes from the bucket itself
+    # without a public base URL the app serves the bytes from the bucket itself,
+    # streamed in pieces (a video of hundreds of MB is never read whole)
     runtime.extras["storage"] = S3Storage("media-bucket", client=fake)
+    fake.reads = []
     r = client.get(f"/media/{key}")
     assert r.status_code == 200 and r.data == data and r.mimetype == "image/png"
+    assert r.headers["Content-Length"] == str(len(data))
+    assert fake.reads and all(0 < n <= 64 * 1024 for n in fake.reads[0])
     assert client.delete(f"/api/v1/workspaces/{m.workspace_id}/media/{body['id']}", headers=m.headers).status_code == 204
     assert fake.objects == {}
 

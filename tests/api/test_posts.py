@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, func, select, update
 
-from clientnest.api.posts.list_cache import MemoryListCache, RedisListCache, list_cache
+from clientnest.api.posts.list_cache import RedisListCache, list_cache
 from clientnest.api.posts.schemas import CancelResultSchema, PostDetailSchema, PostPageSchema
 from clientnest.connector import Credentials
 from clientnest.crypto import hash_token, new_api_token
@@ -1067,23 +1067,6 @@ def test_ttl_zero_turns_the_cache_off(runtime: Any) -> None:
     runtime.settings = replace(runtime.settings, posts_list_cache_seconds=0)
     runtime.extras.pop("posts_list_cache", None)
     assert list_cache(runtime) is None
-
-
-def test_memory_cache_expires_and_stays_bounded() -> None:
-    c = MemoryListCache(0.05, max_workspaces=2, max_pages=2)
-    c.put(1, "a", b"A")
-    assert c.get(1, "a") == b"A"
-    time.sleep(0.06)
-    assert c.get(1, "a") is None
-    c.put(1, "a", b"A")
-    c.put(1, "b", b"B")
-    c.put(1, "c", b"C")  # a third page of workspace 1: its older pages go
-    assert (c.get(1, "a"), c.get(1, "c")) == (None, b"C")
-    c.put(2, "a", b"2")
-    c.put(3, "a", b"3")  # a third workspace: the least recently used (1) goes
-    assert (c.get(1, "c"), c.get(2, "a"), c.get(3, "a")) == (None, b"2", b"3")
-    c.forget(2)
-    assert c.get(2, "a") is None
 
 
 def test_redis_down_makes_the_page_cache_a_miss_not_an_error(client: Any, runtime: Any, env: Env) -> None:

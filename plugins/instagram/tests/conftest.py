@@ -128,3 +128,45 @@ def connector(sandbox_url: str) -> Iterator[InstagramConnector]:
     c = InstagramConnector(InstagramConnector.sandbox_config(sandbox_url))
     yield c
     c.close()
+
+
+# -- media the sandbox downloads ----------------------------------------------------------------
+
+#: a small JPEG (SOI, APP0 JFIF header) and an MP4 (ftyp box): the sandbox
+#: checks only that the bytes are a photo or a video, as its errors say
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(200) + b"\xff\xd9"
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x04\x08mdat" + bytes(1024)
+
+
+class MediaHost:
+    """Serves ``*.jpg`` as JPEG and ``*.mp4`` as MP4, ``*.html`` as a web
+    page; anything else is 404. Counts the downloads by path."""
+
+    jpeg, mp4 = JPEG, MP4
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        self.hits[path] = self.hits.get(path, 0) + 1
+        for suffix, ctype, body in ((".jpg", "image/jpeg", JPEG), (".mp4", "video/mp4", MP4),
+                                    (".html", "text/html", b"<!doctype html><p>not a photo</p>")):
+            if path.endswith(suffix) and "missing" not in path:
+                start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+                return [body]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+
+@pytest.fixture
+def media_host() -> Iterator[tuple[str, MediaHost]]:
+    host = MediaHost()
+    with serve(host) as url:
+        yield url, host
+
+
+@pytest.fixture
+def media_url(media_host: tuple[str, MediaHost]) -> str:
+    """Base URL of a host the sandbox can download media from."""
+    return media_host[0]

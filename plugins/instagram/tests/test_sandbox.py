@@ -19,12 +19,21 @@ REDIRECT = "https://app.example/oauth/callback"
 GRAPH_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
 
 
+#: base URL of the media host (tests/conftest.py): the sandbox downloads what it is given
+HOST = {"url": ""}
+
+
+@pytest.fixture(autouse=True)
+def _media_host(media_url: str) -> None:
+    HOST["url"] = media_url
+
+
 def _image(i: int = 1) -> MediaItem:
-    return MediaItem(id=f"i{i}", kind="image", content_type="image/jpeg", size=1, url=f"https://cdn.example/{i}.jpg")
+    return MediaItem(id=f"i{i}", kind="image", content_type="image/jpeg", size=1, url=f"{HOST['url']}/{i}.jpg")
 
 
-def _video(url: str = "https://cdn.example/clip.mp4") -> MediaItem:
-    return MediaItem(id="v", kind="video", content_type="video/mp4", size=1, url=url)
+def _video(url: str = "") -> MediaItem:
+    return MediaItem(id="v", kind="video", content_type="video/mp4", size=1, url=url or f"{HOST['url']}/clip.mp4")
 
 
 @pytest.fixture
@@ -77,7 +86,7 @@ def test_a_video_that_instagram_cannot_process_fails_with_its_reason(
     connector: InstagramConnector, account: Account
 ) -> None:
     with pytest.raises(PermanentError, match="Media download has failed"):
-        connector.publish(account, PostContent(text="bad clip", media=[_video("https://cdn.example/invalid.mp4")]))
+        connector.publish(account, PostContent(text="bad clip", media=[_video(f"{HOST['url']}/missing.mp4")]))
 
 
 def test_a_video_still_processing_at_the_deadline_is_retried_later(
@@ -172,7 +181,7 @@ def test_sandbox_shapes_agree_with_the_recordings(account: Account, sandbox_url:
                                                   recorded: Any) -> None:
     auth = {"Authorization": f"Bearer {account.credentials.access_token}"}
     _, _, rec_container = interaction("social-media_publish-post__instagram.recording.json", "POST", "/media?image_url")
-    r = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": "https://x/y.jpg", "caption": "c"}, headers=auth)
+    r = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": f"{HOST['url']}/y.jpg", "caption": "c"}, headers=auth)
     assert r.status_code == 200 and set(r.json()) == set(rec_container) == {"id"}
     assert "x-business-use-case-usage" in r.headers
     cid = r.json()["id"]
@@ -199,7 +208,7 @@ def test_sandbox_shapes_agree_with_the_recordings(account: Account, sandbox_url:
     assert [set(d) for d in insights["data"]] == [set(d) for d in rec_insights["data"]]
     assert [d["name"] for d in insights["data"]] == [d["name"] for d in rec_insights["data"]]
     status_code, _, rec_error = interaction("social-media_publish-post__instagram.recording.json", "POST", "/4/media")
-    r = httpx.post(f"{sandbox_url}/v23.0/4/media", data={"image_url": "https://x/y.jpg"}, headers=auth)
+    r = httpx.post(f"{sandbox_url}/v23.0/4/media", data={"image_url": f"{HOST['url']}/y.jpg"}, headers=auth)
     assert r.status_code == status_code and set(r.json()["error"]) == set(rec_error["error"])
     assert r.json()["error"]["message"] == rec_error["error"]["message"]
     deleted = httpx.delete(f"{sandbox_url}/v23.0/{published['id']}", headers=auth)
@@ -208,12 +217,60 @@ def test_sandbox_shapes_agree_with_the_recordings(account: Account, sandbox_url:
 
 def test_carousel_rules_of_the_sandbox(account: Account, sandbox_url: str) -> None:
     auth = {"Authorization": f"Bearer {account.credentials.access_token}"}
-    one = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": "https://x/1.jpg",
+    one = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": f"{HOST['url']}/1.jpg",
                                                             "is_carousel_item": "true"}, headers=auth).json()["id"]
     r = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"media_type": "CAROUSEL", "children": one}, headers=auth)
     assert r.status_code == 400 and "between 2 and 10" in r.json()["error"]["message"]
-    long = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": "https://x/1.jpg", "caption": "x" * 2201},
+    long = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": f"{HOST['url']}/1.jpg", "caption": "x" * 2201},
                       headers=auth)
     assert long.status_code == 400
     child = httpx.post(f"{sandbox_url}/v23.0/{IG}/media_publish", data={"creation_id": one}, headers=auth)
     assert child.status_code == 400  # a carousel item is never published alone
+
+
+def test_the_sandbox_downloads_media_as_instagram_does(connector: InstagramConnector, account: Account,
+                                                       sandbox: Any, media_host: Any) -> None:
+    import hashlib
+
+    _, host = media_host
+    jpeg, mp4 = host.jpeg, host.mp4
+    image = connector.publish(account, PostContent(text="fetched", media=[_image(7)]))
+    reel = connector.publish(account, PostContent(text="fetched reel", media=[_video()]))
+    assert host.hits["/7.jpg"] == 1 and host.hits["/clip.mp4"] == 1
+    got = sandbox.state.media[image.external_id]["fetched"]
+    assert got["size"] == len(jpeg) and got["sha256"] == hashlib.sha256(jpeg).hexdigest()
+    assert sandbox.state.media[reel.external_id]["fetched"]["sha256"] == hashlib.sha256(mp4).hexdigest()
+
+
+@pytest.mark.parametrize("path", ["/missing.jpg", "/page.html", "/clip.mp4"])
+def test_an_image_instagram_cannot_download_is_refused_with_its_error(
+    connector: InstagramConnector, account: Account, sandbox_url: str, sandbox: Any, path: str
+) -> None:
+    """404, a web page, a video given as image_url: Graph's 9004 / 2207052."""
+    url = f"{HOST['url']}{path}"
+    auth = {"Authorization": f"Bearer {account.credentials.access_token}"}
+    r = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": url, "caption": "c"}, headers=auth)
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert (err["code"], err["error_subcode"], err["type"]) == (9004, 2207052, "OAuthException")
+    assert err["message"] == "Only photo or video can be accepted as media type."
+    assert err["error_user_title"] == "Media download has failed."
+    assert err["error_user_msg"] == f"The media could not be fetched from this uri: {url}. Please check the uri and try again."
+    assert err["is_transient"] is False and err["fbtrace_id"]
+    assert sandbox.state.containers == {}
+    bad = MediaItem(id="b", kind="image", content_type="image/jpeg", size=1, url=url)
+    with pytest.raises(PermanentError, match="could not be fetched from this uri") as info:
+        connector.publish(account, PostContent(text="never fetched", media=[bad]))
+    assert info.value.code == 9004
+
+
+def test_nothing_is_downloaded_for_a_caller_who_may_not_post(account: Account, sandbox_url: str,
+                                                             media_host: Any) -> None:
+    _, host = media_host
+    r = httpx.post(f"{sandbox_url}/v23.0/{IG}/media", data={"image_url": f"{HOST['url']}/1.jpg"},
+                   headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == 190
+    r = httpx.post(f"{sandbox_url}/v23.0/4/media", data={"image_url": f"{HOST['url']}/1.jpg"},
+                   headers={"Authorization": f"Bearer {account.credentials.access_token}"})
+    assert r.status_code == 400
+    assert host.hits == {}

@@ -4,9 +4,13 @@ connector uses, with the recorded shapes (``{"id"}`` for containers and
 container polls, ``permalink`` read-back, cursor paging, insights envelopes).
 
 It also plays Facebook Login (the dialog approves at once) and ``/me/accounts``
-with ``instagram_business_account``. Video containers answer ``IN_PROGRESS``
-for :attr:`InstagramState.processing_polls` polls; a video URL containing
-``invalid`` ends in ``ERROR``. Faults come through
+with ``instagram_business_account``. Creating a container downloads its
+``image_url`` / ``video_url`` as Instagram does (:mod:`.fetch`): an image it
+cannot download, or that is not a photo, is refused at once with Graph's
+"Media download has failed" error (code 9004, subcode 2207052); a video is
+downloaded too, and such a failure shows as the container's ``ERROR`` status.
+Video containers answer ``IN_PROGRESS`` for
+:attr:`InstagramState.processing_polls` polls. Faults come through
 :mod:`clientnest.testing.faults`: throttling is code 80002 (the Instagram
 business-use-case limit) with ``x-business-use-case-usage``; an expired token
 is code 190 subcode 463. Instagram has no duplicate refusal of its own; the
@@ -28,6 +32,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from clientnest.testing.faults import Fault, FaultSet, SandboxControl, close_connection
 from werkzeug.wrappers import Request, Response
 
+from .fetch import Fetched, fetch_media
 from .fields import parse_fields, select
 from .state import FAN, FINISHED, IN_PROGRESS, PUBLISH_QUOTA, InstagramState, TokenInfo, graph_time
 
@@ -70,6 +75,15 @@ def _unsupported(method: str, oid: str) -> GraphError:
                       type_="GraphMethodException")
 
 
+def _download_failed(url: str) -> GraphError:
+    """Instagram's answer to a container whose image it could not download
+    (or that is not a photo): HTTP 400, code 9004, subcode 2207052, as quoted
+    in public issue threads and client code that handles it."""
+    return GraphError("Only photo or video can be accepted as media type.", code=9004, subcode=2207052, extra={
+        "is_transient": False, "error_user_title": "Media download has failed.",
+        "error_user_msg": f"The media could not be fetched from this uri: {url}. Please check the uri and try again."})
+
+
 class InstagramSandbox:
     """The WSGI app; ``state`` holds the data, ``faults`` the armed faults."""
 
@@ -79,6 +93,8 @@ class InstagramSandbox:
         self.control = SandboxControl(self.faults, reset=self.state.reset, add_comment=self.add_fan_comment,
                                       set_metrics=self.set_metrics, issue_token=self.issue_user_token)
         self._calls = 0
+        #: how a media URL is downloaded (tests may swap it)
+        self.fetch: Callable[[str, str], Fetched] = fetch_media
 
     # -- control hooks ---------------------------------------------------------------
     def add_fan_comment(self, post_id: str, text: str, reply_to: str | None = None) -> str:
@@ -273,6 +289,7 @@ class InstagramSandbox:
         if segs == ["oauth", "access_token"] and method in ("GET", "POST"):
             with self.state.lock:
                 return self._access_token(params, version)
+        fetched = self._download(request, segs, params)
         with self.state.lock:
             info = self._token(request, params)
             if segs and segs[0] == "me":
@@ -280,8 +297,27 @@ class InstagramSandbox:
             if len(segs) == 1:
                 return self._node(method, version, segs[0], info, params)
             if len(segs) == 2:
-                return self._edge(method, version, segs[0], segs[1], info, params)
+                return self._edge(method, version, segs[0], segs[1], info, params, fetched)
         raise GraphError(f"Unknown path components: /{'/'.join(segs[2:])}", code=2500)
+
+    def _download(self, request: Request, segs: list[str], params: dict[str, str]) -> Fetched | None:
+        """For a container creation, download its media as Instagram does:
+        outside the state lock (the URL may take its time), and only for a
+        caller allowed to post as that account (otherwise routing answers
+        with the error, and nothing is downloaded)."""
+        if request.method != "POST" or len(segs) != 2 or segs[1] != "media":
+            return None
+        media_type = (params.get("media_type") or "").upper()
+        want = "video" if media_type in ("VIDEO", "REELS") else "image"
+        url = params.get("video_url" if want == "video" else "image_url")
+        if media_type == "CAROUSEL" or not url:
+            return None
+        with self.state.lock:
+            info = self._token(request, params)
+            oid = info.subject if segs[0] == "me" else segs[0]
+            if self.state.object_kind(oid) != "ig_user" or not self.state.can_act_for(info, oid):
+                return None
+        return self.fetch(url, want)
 
     def _require(self, info: TokenInfo, ig_id: str | None) -> None:
         if ig_id is None or not self.state.can_act_for(info, ig_id):
@@ -363,7 +399,7 @@ class InstagramSandbox:
         return out
 
     def _edge(self, method: str, version: str, oid: str, edge: str, info: TokenInfo,
-              params: dict[str, str]) -> Response:
+              params: dict[str, str], fetched: Fetched | None = None) -> Response:
         st = self.state
         kind = st.object_kind(oid)
         if kind is None:
@@ -376,7 +412,7 @@ class InstagramSandbox:
         owner = st.owner_of(oid)
         self._require(info, owner)
         if kind == "ig_user" and edge == "media" and method == "POST":
-            return self._create_container(oid, params, version)
+            return self._create_container(oid, params, version, fetched)
         if kind == "ig_user" and edge == "media_publish" and method == "POST":
             return self._media_publish(oid, params, version)
         if kind == "ig_user" and edge == "media" and method == "GET":
@@ -443,7 +479,8 @@ class InstagramSandbox:
             rows.append(body)
         return self._list(rows, params, version, None, default=("id", "name", "access_token"))
 
-    def _create_container(self, ig_id: str, params: dict[str, str], version: str) -> Response:
+    def _create_container(self, ig_id: str, params: dict[str, str], version: str,
+                          fetched: Fetched | None = None) -> Response:
         st = self.state
         media_type = (params.get("media_type") or "").upper()
         caption = params.get("caption") or None
@@ -481,15 +518,21 @@ class InstagramSandbox:
                 raise GraphError("(#100) The parameter video_url is required", code=100)
             container.update(kind=media_type, video_url=video_url, status_code="IN_PROGRESS",
                              status=IN_PROGRESS, polls_left=st.processing_polls)
-            if "invalid" in video_url:
+            # Instagram processes video after answering: a download that
+            # failed shows in the container's status, not as an error here
+            if fetched is None or fetched.url != video_url or not fetched.ok:
                 container.update(status_code="ERROR", polls_left=0,
                                  status="Error: Media download has failed. The media URI doesn't meet our "
                                         "requirements.")
+            else:
+                container["fetched"] = fetched.digest()
         elif media_type in ("", "IMAGE"):
             image_url = params.get("image_url")
             if not image_url:
                 raise GraphError("(#100) The parameter image_url is required", code=100)
-            container.update(kind="IMAGE", image_url=image_url)
+            if fetched is None or fetched.url != image_url or not fetched.ok:
+                raise _download_failed(image_url)
+            container.update(kind="IMAGE", image_url=image_url, fetched=fetched.digest())
         else:
             raise GraphError(f"(#100) Invalid media_type {media_type}", code=100)
         st.containers[cid] = container

@@ -164,6 +164,8 @@ class InstagramState:
             "media_url": c.get("image_url") or c.get("video_url"), "timestamp": now,
             "permalink": f"https://www.instagram.com/{path}/{shortcode}/", "shortcode": shortcode,
             "children": children or [], "is_child": is_child,
+            # what the sandbox downloaded from the URL (size, sha256), for tests
+            "fetched": c.get("fetched"),
         }
         self.media[mid] = media
         return media
