@@ -120,8 +120,7 @@ def run_cmd(host: str, port: int) -> None:
     settings = load_settings(overrides)
     if not settings.database_url:
         os.makedirs(settings.data_dir, exist_ok=True)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the banner readable
-    upgrade(settings.resolved_database_url())
+    upgrade(settings.resolved_database_url(), quiet=True)  # the banner comes first
     runtime = build_runtime(settings)
     app = create_app(runtime=runtime)
     server = make_server(host, port, app, threaded=True)

@@ -77,3 +77,25 @@ def test_run_creates_the_demo_login_once_and_a_fresh_token_each_time(runtime: An
         assert s.scalar(select(func.count()).select_from(Membership).where(Membership.user_id == users[0].id)) == 1
         hashes = set(s.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == users[0].id)))
         assert hashes == {hash_token(first), hash_token(second)}  # only hashes are stored
+
+
+def test_run_migrates_without_alembic_info_lines_before_the_banner(tmp_path: Any) -> None:
+    """``make run`` used to print seven "setup plugin" lines and Alembic's
+    "Context impl" lines above its banner; the migration it runs is quiet."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(levelname)s %(name)s: %(message)s')\n"
+        "from clientnest.migrate import upgrade\n"
+        f"upgrade({url!r}, quiet=True)\n"
+        "logging.getLogger('alembic').info('still reachable after the quiet block')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [l for l in (done.stdout + done.stderr).splitlines() if l.strip()]
+    # the only Alembic line is the one logged after the migration: the level is restored
+    assert lines == ["INFO alembic: still reachable after the quiet block"], lines
+    assert (tmp_path / "q.db").stat().st_size > 0
