@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .accesslog import install as install_access_log_redaction
 from .engine.commands import scheduler, worker
 from .settings import load_settings
 
@@ -24,6 +25,9 @@ def cli(log_level: str | None) -> None:
     """ClientNest: social media management."""
     level = (log_level or os.environ.get("CLIENTNEST_LOG_LEVEL") or "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # werkzeug's request log (run, sandbox) would keep OAuth codes and, in the
+    # embedded mode, sandbox client secrets and tokens from query strings
+    install_access_log_redaction("werkzeug")
 
 
 @cli.group()
