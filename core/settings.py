@@ -40,6 +40,9 @@ class Settings:
     fernet_keys: tuple[str, ...] = ()
     #: public base URL of this API, used to build OAuth redirect URIs and media URLs
     public_url: str = "http://127.0.0.1:8000"
+    #: base URLs (besides ``public_url``) an OAuth ``redirect_uri`` may point
+    #: under, e.g. the web app's own origin; anything else is refused
+    oauth_redirect_allowlist: tuple[str, ...] = ()
     #: allowlist of plugin names; None = every installed plugin
     plugins: tuple[str, ...] | None = None
     disabled_plugins: tuple[str, ...] = ()
@@ -139,6 +142,7 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_DATA_DIR": "data_dir",
     "CLIENTNEST_FERNET_KEYS": "fernet_keys",
     "CLIENTNEST_PUBLIC_URL": "public_url",
+    "CLIENTNEST_OAUTH_REDIRECT_ALLOWLIST": "oauth_redirect_allowlist",
     "CLIENTNEST_PLUGINS": "plugins",
     "CLIENTNEST_DISABLED_PLUGINS": "disabled_plugins",
     "CLIENTNEST_STRICT_PLUGINS": "strict_plugins",
@@ -185,7 +189,7 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name in ("plugins",):
             return _split(value)
-        if name in ("disabled_plugins", "fernet_keys"):
+        if name in ("disabled_plugins", "fernet_keys", "oauth_redirect_allowlist"):
             return _split(value) or ()
         if name == "metrics_schedule_hours":
             hours = tuple(sorted(float(v) for v in (_split(value) or ())))
@@ -230,6 +234,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
     for key, value in (overrides or {}).items():
         if key in {f.name for f in fields(Settings)}:
             values[key] = _coerce(key, value) if key != "plugin_config" else value
+    for base in values.get("oauth_redirect_allowlist", ()):
+        if not base.lower().startswith(("http://", "https://")) or "://" not in base or not base.split("://", 1)[1]:
+            raise ConfigError(f"setting oauth_redirect_allowlist: {base!r} is not an absolute http(s) URL")
     if values.get("publish_job_targets", 1) < 1:
         raise ConfigError("setting publish_job_targets: must be 1 or more")
     if "sandbox" not in values:
