@@ -55,8 +55,17 @@ class Settings:
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     s3_public_url: str = ""
-    #: login / token creation attempts per email and client address per minute
+    #: login attempts per account and client address together, and
+    #: registrations per client address, per minute
     login_rate_limit: int = 10
+    #: login attempts per client address (any account) per minute
+    login_address_rate_limit: int = 30
+    #: members one admin may add per minute (unknown emails answer like known ones)
+    member_add_rate_limit: int = 20
+    #: workspaces one user may own (registration's first one included); 0: no limit
+    max_workspaces_per_user: int = 10
+    #: the highest monthly AI budget (USD) a workspace may be given
+    ai_budget_max_usd: float = 1000.0
     #: how late a missed post may still go out, seconds (default 6 h)
     max_lateness_seconds: int = 6 * 3600
     #: seconds a worker may hold a target in "publishing" before it is reconciled
@@ -153,6 +162,10 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_S3_ENDPOINT_URL": "s3_endpoint_url",
     "CLIENTNEST_S3_PUBLIC_URL": "s3_public_url",
     "CLIENTNEST_LOGIN_RATE_LIMIT": "login_rate_limit",
+    "CLIENTNEST_LOGIN_ADDRESS_RATE_LIMIT": "login_address_rate_limit",
+    "CLIENTNEST_MEMBER_ADD_RATE_LIMIT": "member_add_rate_limit",
+    "CLIENTNEST_MAX_WORKSPACES_PER_USER": "max_workspaces_per_user",
+    "CLIENTNEST_AI_BUDGET_MAX_USD": "ai_budget_max_usd",
     "CLIENTNEST_MAX_LATENESS_SECONDS": "max_lateness_seconds",
     "CLIENTNEST_PUBLISH_LEASE_SECONDS": "publish_lease_seconds",
     "CLIENTNEST_MAX_PUBLISH_ATTEMPTS": "max_publish_attempts",
@@ -237,6 +250,11 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
     for base in values.get("oauth_redirect_allowlist", ()):
         if not base.lower().startswith(("http://", "https://")) or "://" not in base or not base.split("://", 1)[1]:
             raise ConfigError(f"setting oauth_redirect_allowlist: {base!r} is not an absolute http(s) URL")
+    for name in ("login_rate_limit", "login_address_rate_limit", "member_add_rate_limit"):
+        if values.get(name, 1) < 1:
+            raise ConfigError(f"setting {name}: must be 1 or more")
+    if values.get("max_workspaces_per_user", 0) < 0 or values.get("ai_budget_max_usd", 0) < 0:
+        raise ConfigError("settings max_workspaces_per_user and ai_budget_max_usd: must not be negative")
     if values.get("publish_job_targets", 1) < 1:
         raise ConfigError("setting publish_job_targets: must be 1 or more")
     if "sandbox" not in values:

@@ -36,11 +36,11 @@ def team(client: Any, register: Any) -> Team:
     for role in ("admin", "editor", "viewer"):
         m = register(workspace_name=f"{role} home")
         r = client.post(f"/api/v1/workspaces/{wid}/members", json={"email": m.email, "role": role}, headers=owner.headers)
-        assert r.status_code == 201, r.get_json()
+        assert r.status_code == 202, r.get_json()
         by_role[role] = m
     target = register(workspace_name="target home")
     assert client.post(f"/api/v1/workspaces/{wid}/members", json={"email": target.email, "role": "viewer"},
-                       headers=owner.headers).status_code == 201
+                       headers=owner.headers).status_code == 202
     return Team(wid, by_role, target, register(workspace_name="outside"))
 
 
@@ -50,7 +50,7 @@ ROUTES = [
     ("get", "/api/v1/workspaces/{wid}", None, "viewer", 200),
     ("patch", "/api/v1/workspaces/{wid}", {"name": "Renamed"}, "admin", 200),
     ("get", "/api/v1/workspaces/{wid}/members", None, "viewer", 200),
-    ("post", "/api/v1/workspaces/{wid}/members", {"email": "{outsider_email}", "role": "editor"}, "admin", 201),
+    ("post", "/api/v1/workspaces/{wid}/members", {"email": "{outsider_email}", "role": "editor"}, "admin", 202),
     ("patch", "/api/v1/workspaces/{wid}/members/{target}", {"role": "editor"}, "admin", 200),
     ("delete", "/api/v1/workspaces/{wid}/members/{target}", None, "admin", 204),
 ]
