@@ -7,8 +7,8 @@ keep them in plain text. :class:`RedactingFilter` rewrites every line of a
 logger so the *values* of such parameters read ``[redacted]`` (the names stay:
 a reader still sees that a code came back).
 
-Installed on werkzeug's request log by the ``clientnest`` command (``run`` and
-``sandbox``) and on gunicorn's access and error logs through
+Installed on werkzeug's request log and httpx's request lines by the ``clientnest`` command (``run``,
+``sandbox``, ``worker``, ``scheduler``) and on gunicorn's access and error logs through
 :class:`GunicornLogger` (``gunicorn --logger-class clientnest.accesslog.GunicornLogger``).
 """
 from __future__ import annotations

@@ -30,9 +30,10 @@ def cli(log_level: str | None) -> None:
     """ClientNest: social media management."""
     level = (log_level or os.environ.get("CLIENTNEST_LOG_LEVEL") or "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # werkzeug's request log (run, sandbox) would keep OAuth codes and, in the
-    # embedded mode, sandbox client secrets and tokens from query strings
-    install_access_log_redaction("werkzeug")
+    # werkzeug's request log (run, sandbox) and httpx's line per outgoing
+    # request (connectors, in run and worker) would keep OAuth codes, client
+    # secrets and tokens from query strings
+    install_access_log_redaction("werkzeug", "httpx")
 
 
 @cli.group()

@@ -69,3 +69,23 @@ def test_gunicorn_logger_redacts_access_and_error_lines(caplog: pytest.LogCaptur
     for value in SECRETS.values():
         assert value not in text, text
     assert '10.0.0.1 "GET /cb?code=[redacted]' in text
+
+
+def test_httpx_request_lines_are_redacted_under_clientnest_commands(caplog: pytest.LogCaptureFixture) -> None:
+    """Connectors call platforms with httpx, which logs each request's URL at INFO
+    (a token exchange may carry client_secret in its query)."""
+    from clientnest.cli import cli
+
+    assert CliRunner().invoke(cli, ["plugins", "--json"]).exit_code == 0
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    with serve(app) as url:
+        assert httpx.get(f"{url}/oauth/access_token?{_query()}").status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/oauth/access_token?" in l for l in lines), lines
+    for value in SECRETS.values():
+        assert value not in "\n".join(lines)

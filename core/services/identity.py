@@ -40,8 +40,8 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..crypto import hash_password, hash_token, new_api_token, verify_password
 from ..errors import ClientNestError
-from ..passwords import password_problem
 from ..models import ApiToken, Membership, Role, User, Workspace
+from ..passwords import password_problem
 
 __all__ = [
     "IdentityError",
