@@ -7,9 +7,10 @@ keep them in plain text. :class:`RedactingFilter` rewrites every line of a
 logger so the *values* of such parameters read ``[redacted]`` (the names stay:
 a reader still sees that a code came back).
 
-Installed on werkzeug's request log and httpx's request lines by the ``clientnest`` command (``run``,
-``sandbox``, ``worker``, ``scheduler``) and on gunicorn's access and error logs through
-:class:`GunicornLogger` (``gunicorn --logger-class clientnest.accesslog.GunicornLogger``).
+Installed by the ``clientnest`` command (``run``, ``sandbox``, ``worker``,
+``scheduler``) on werkzeug's request log and on httpx's line per outgoing
+request, and on gunicorn's access and error logs through :class:`GunicornLogger`
+(``gunicorn --logger-class clientnest.accesslog.GunicornLogger``).
 """
 from __future__ import annotations
 
