@@ -162,12 +162,13 @@ def run(requests: int, database_url: str | None) -> dict[str, Any]:
 def _measure(rt: Any, n: int, url: str) -> dict[str, Any]:
     app = create_app(runtime=rt)
     client = app.test_client()
-    r = client.post("/api/v1/auth/register", json={
-        "email": f"bench-{time.time_ns()}@example.com", "password": "correct horse battery", "workspace_name": "Bench"})
+    creds = {"email": f"bench-{time.time_ns()}@example.com", "password": "correct horse battery"}
+    r = client.post("/api/v1/auth/register", json={**creds, "workspace_name": "Bench"})
+    assert r.status_code == 202, r.get_json()
+    r = client.post("/api/v1/auth/tokens", json={**creds, "label": "bench"})
     assert r.status_code == 201, r.get_json()
-    body = r.get_json()
-    headers = {"Authorization": f"Bearer {body['token']}"}
-    wid = body["workspace"]["id"]
+    headers = {"Authorization": f"Bearer {r.get_json()['token']}"}
+    wid = client.get("/api/v1/me", headers=headers).get_json()["workspaces"][0]["id"]
     r = client.patch(f"/api/v1/workspaces/{wid}", json={
         "ai_budget_usd": 1000, "brand_voice": "Warm and concise",
         "reply_rules": ["Never promise refunds", "No emojis"]}, headers=headers)

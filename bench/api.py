@@ -107,11 +107,14 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
         env.truncate(rt)
         proc, url = env.start_gunicorn(GUNICORN_WORKERS, GUNICORN_THREADS)
         try:
-            reg = httpx.post(f"{url}/api/v1/auth/register", json={
-                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "correct horse battery staple",
-                "workspace_name": "API bench"}, timeout=30)
-            reg.raise_for_status()
-            token, wid = reg.json()["token"], reg.json()["workspace"]["id"]
+            login = {"email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "bench horse battery staple"}
+            httpx.post(f"{url}/api/v1/auth/register", json={**login, "workspace_name": "API bench"},
+                       timeout=30).raise_for_status()
+            issued = httpx.post(f"{url}/api/v1/auth/tokens", json={**login, "label": "bench"}, timeout=30)
+            issued.raise_for_status()
+            token = issued.json()["token"]
+            wid = httpx.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}"},
+                            timeout=30).json()["workspaces"][0]["id"]
             creds = httpx.post(f"{env.fake_url}/_fake/accounts", json={"external_id": "api-bench"}, timeout=10).json()
             with rt.db.transaction() as s:
                 acct = SocialAccount(workspace_id=wid, platform="fake", external_id="api-bench",

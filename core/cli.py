@@ -5,18 +5,24 @@ import json
 import logging
 import os
 import shlex
+import secrets
 import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 
+from .accesslog import install as install_access_log_redaction
 from .engine.commands import scheduler, worker
 from .settings import load_settings
 
 __all__ = ["main", "cli"]
 
 DEMO_EMAIL = "demo@clientnest.local"
-DEMO_PASSWORD = "clientnest-demo"
+#: label of the one API token ``clientnest run`` keeps for the demo user
+DEMO_TOKEN_LABEL = "make run"
+DEMO_TOKEN_DAYS = 30
 
 
 @click.group()
@@ -25,6 +31,10 @@ def cli(log_level: str | None) -> None:
     """ClientNest: social media management."""
     level = (log_level or os.environ.get("CLIENTNEST_LOG_LEVEL") or "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # werkzeug's request log (run, sandbox) and httpx's line per outgoing
+    # request (connectors, in run and worker) would keep OAuth codes, client
+    # secrets and tokens from query strings
+    install_access_log_redaction("werkzeug", "httpx")
 
 
 @cli.group()
@@ -88,24 +98,101 @@ def plugins_cmd(as_json: bool) -> None:
             click.echo(f"{'':<12} error: {info.error}")
 
 
-def _ensure_demo_login(runtime: Any) -> tuple[str, str, str]:
-    """Create the demo user and workspace on first run; a fresh token each run."""
-    from sqlalchemy import select
+@dataclass(frozen=True)
+class DemoLogin:
+    """The demo login as ``clientnest run`` reports it.
+
+    ``password`` and ``token`` are set only when they were made just now:
+    only their hashes are stored, so a later start cannot show them again.
+    """
+
+    email: str
+    password: str | None
+    token: str | None
+    token_prefix: str
+    token_expires_at: datetime
+
+    def __repr__(self) -> str:  # the secrets stay out of tracebacks and logs
+        return f"DemoLogin(email={self.email!r}, token_prefix={self.token_prefix!r})"
+
+
+def _ensure_demo_login(runtime: Any, *, reset: bool = False) -> DemoLogin:
+    """The demo user, workspace and one expiring API token for ``make run``.
+
+    First start: a random password (its hash stored) and a token valid
+    :data:`DEMO_TOKEN_DAYS` days, both returned to be printed once. Later
+    starts reuse that token while it is valid (no token piles up per start)
+    and make a new one when it has expired. ``reset``: a new password and a
+    new token, the old ``make run`` tokens revoked.
+    """
+    from sqlalchemy import delete, or_, select
 
     from .crypto import hash_password, hash_token, new_api_token
+    from .db import utcnow
     from .models import ApiToken, Membership, Role, User, Workspace
+    from .services.identity import TOKEN_PREFIX_LENGTH
 
+    password: str | None = None
+    secret: str | None = None
+    now = utcnow()
     with runtime.db.transaction() as s:
         user = s.scalar(select(User).where(User.email == DEMO_EMAIL))
+        if user is None or reset:
+            password = secrets.token_urlsafe(12)  # 16 characters, ~96 bits
         if user is None:
-            user = User(email=DEMO_EMAIL, password_hash=hash_password(DEMO_PASSWORD), name="Demo")
+            user = User(email=DEMO_EMAIL, password_hash=hash_password(password or ""), name="Demo")
             ws = Workspace(name="Demo workspace", timezone="UTC")
             s.add_all([user, ws])
             s.flush()
             s.add(Membership(user_id=user.id, workspace_id=ws.id, role=Role.OWNER))
-        token = new_api_token()
-        s.add(ApiToken(user_id=user.id, label="make run", token_hash=hash_token(token), prefix=token[:8]))
-    return DEMO_EMAIL, DEMO_PASSWORD, token
+        elif reset:
+            user.password_hash = hash_password(password or "")
+        mine = (ApiToken.user_id == user.id, ApiToken.label == DEMO_TOKEN_LABEL)
+        if reset:
+            s.execute(delete(ApiToken).where(*mine))
+        else:
+            # expired ones, and those older versions added at every start and never expire
+            s.execute(delete(ApiToken).where(*mine, or_(ApiToken.expires_at.is_(None), ApiToken.expires_at <= now)))
+        row = s.scalars(select(ApiToken).where(*mine).order_by(ApiToken.expires_at.desc())).first()
+        if row is None:
+            secret = new_api_token()
+            row = ApiToken(user_id=user.id, label=DEMO_TOKEN_LABEL, token_hash=hash_token(secret),
+                           prefix=secret[:TOKEN_PREFIX_LENGTH], expires_at=now + timedelta(days=DEMO_TOKEN_DAYS))
+            s.add(row)
+            s.flush()
+        return DemoLogin(DEMO_EMAIL, password, secret, row.prefix, row.expires_at)
+
+
+def _echo_demo_login(login: DemoLogin) -> None:
+    expires = login.token_expires_at.strftime("%Y-%m-%d")
+    if login.password:
+        click.echo(f"  Demo login:  {login.email} / {login.password}   (shown this once: only its hash is kept)")
+    else:
+        click.echo(f"  Demo login:  {login.email}   (its password was printed when it was created; "
+                   "forgot it? '.venv/bin/clientnest reset-demo-login')")
+    if login.token:
+        click.echo(f"  API token:   {login.token}   (expires {expires}; send as 'Authorization: Bearer <token>')")
+    else:
+        click.echo(f"  API token:   the one starting {login.token_prefix} printed earlier, valid until {expires} "
+                   "('.venv/bin/clientnest reset-demo-login' makes a new one)")
+
+
+@cli.command("reset-demo-login")
+def reset_demo_login_cmd() -> None:
+    """Give the embedded demo user a new password and API token (the old token stops working)."""
+    from .migrate import upgrade
+    from .runtime import build_runtime
+
+    settings = load_settings()
+    if not settings.database_url:
+        os.makedirs(settings.data_dir, exist_ok=True)
+    upgrade(settings.resolved_database_url(), quiet=True)
+    runtime = build_runtime(settings)
+    try:
+        login = _ensure_demo_login(runtime, reset=True)
+    finally:
+        runtime.close()
+    _echo_demo_login(login)
 
 
 @cli.command("run")
@@ -126,26 +213,22 @@ def run_cmd(host: str, port: int) -> None:
     settings = load_settings(overrides)
     if not settings.database_url:
         os.makedirs(settings.data_dir, exist_ok=True)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the banner readable
-    upgrade(settings.resolved_database_url())
+    upgrade(settings.resolved_database_url(), quiet=True)  # the banner comes first
     runtime = build_runtime(settings)
     app = create_app(runtime=runtime)
     server = make_server(host, port, app, threaded=True)
-    email, password, token = _ensure_demo_login(runtime)
+    demo = _ensure_demo_login(runtime)
 
     from .engine import embedded
 
     engine = embedded if settings.embedded and settings.embedded_dispatcher else None
-    if engine is not None:
-        engine.start(runtime)
 
     sandboxes = app.extensions.get("clientnest_sandboxes", [])
     click.echo("")
     click.echo(f"ClientNest is running at {base}")
     click.echo(f"  Swagger UI:  {base}/api/docs")
     click.echo(f"  OpenAPI:     {base}/api/v1/openapi.json")
-    click.echo(f"  Demo login:  {email} / {password}")
-    click.echo(f"  API token:   {token}   (send as 'Authorization: Bearer <token>')")
+    _echo_demo_login(demo)
     click.echo(f"  Database:    {settings.resolved_database_url()}")
     click.echo(f"  Jobs:        {'in-process' if settings.embedded else settings.redis_url}")
     if sandboxes:
@@ -156,6 +239,8 @@ def run_cmd(host: str, port: int) -> None:
         click.echo(f"  plugin {info.name} failed to load: {info.error}", err=True)
     click.echo("Press Ctrl+C to stop.")
     sys.stdout.flush()
+    if engine is not None:
+        engine.start(runtime)  # after the banner: its log lines come below it
     try:
         server.serve_forever()
     except KeyboardInterrupt:

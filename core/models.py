@@ -191,6 +191,9 @@ class OAuthState(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: SHA-256 of the value the starting browser holds (cookie) or the API
+    #: client was given: the callback must bring it back
+    binding_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(64))

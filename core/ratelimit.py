@@ -1,4 +1,4 @@
-"""Fixed-window rate limiting (login and token creation).
+"""Fixed-window rate limiting (login, registration, adding members).
 
 At most ``limit`` hits per key in each window of ``window`` seconds. A key's
 window starts at its first hit (not at a clock boundary, where a burst could
@@ -14,7 +14,8 @@ If Redis cannot be reached the limiter falls back to the in-process counters
 (and logs it) rather than refusing every login: the limit still holds per
 process, and logging in never depends on the queue being up.
 
-:func:`limiter_for` gives the runtime's limiter, built once.
+:func:`limiter_for` gives one of the runtime's limiters by name, each built
+once with its limit from the settings (:data:`LIMITS`).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["Decision", "RateLimiter", "limiter_for", "key_for"]
+__all__ = ["Decision", "RateLimiter", "LIMITS", "limiter_for", "key_for"]
 
 log = logging.getLogger(__name__)
 
@@ -152,16 +153,31 @@ class RateLimiter:
 
 _build_lock = threading.Lock()
 
+#: limiter name -> the setting holding its hits per minute
+LIMITS: dict[str, str] = {
+    # login attempts per account *and* address, registrations per address:
+    # one address failing on an account locks only itself out of it
+    "login": "login_rate_limit",
+    # login attempts per client address, whatever the account
+    "login_address": "login_address_rate_limit",
+    # members added per admin (an unknown email answers like a known one, and
+    # this keeps anyone from trying a list of addresses)
+    "member_add": "member_add_rate_limit",
+}
 
-def limiter_for(runtime: Runtime) -> RateLimiter:
-    """The runtime's login limiter (``settings.login_rate_limit`` per minute),
-    on Redis when ``settings.redis_url`` is set, else in process."""
-    limiter = runtime.extras.get("ratelimit")
+
+def limiter_for(runtime: Runtime, name: str = "login") -> RateLimiter:
+    """The runtime's limiter ``name`` (see :data:`LIMITS`: its setting's hits
+    per minute), on Redis when ``settings.redis_url`` is set, else in process."""
+    setting = LIMITS[name]
+    # "ratelimit" for the login limiter: the key it has always had
+    slot = "ratelimit" if name == "login" else f"ratelimit:{name}"
+    limiter = runtime.extras.get(slot)
     if limiter is None:
         with _build_lock:
-            limiter = runtime.extras.get("ratelimit")
+            limiter = runtime.extras.get(slot)
             if limiter is None:
                 s = runtime.settings
-                limiter = RateLimiter(s.login_rate_limit, 60, redis_url=s.redis_url)
-                runtime.extras["ratelimit"] = limiter
+                limiter = RateLimiter(int(getattr(s, setting)), 60, redis_url=s.redis_url)
+                runtime.extras[slot] = limiter
     return limiter

@@ -40,6 +40,9 @@ class Settings:
     fernet_keys: tuple[str, ...] = ()
     #: public base URL of this API, used to build OAuth redirect URIs and media URLs
     public_url: str = "http://127.0.0.1:8000"
+    #: base URLs (besides ``public_url``) an OAuth ``redirect_uri`` may point
+    #: under, e.g. the web app's own origin; anything else is refused
+    oauth_redirect_allowlist: tuple[str, ...] = ()
     #: allowlist of plugin names; None = every installed plugin
     plugins: tuple[str, ...] | None = None
     disabled_plugins: tuple[str, ...] = ()
@@ -52,8 +55,17 @@ class Settings:
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     s3_public_url: str = ""
-    #: login / token creation attempts per email and client address per minute
+    #: login attempts per account and client address together, and
+    #: registrations per client address, per minute
     login_rate_limit: int = 10
+    #: login attempts per client address (any account) per minute
+    login_address_rate_limit: int = 30
+    #: members one admin may add per minute (unknown emails answer like known ones)
+    member_add_rate_limit: int = 20
+    #: workspaces one user may own (registration's first one included); 0: no limit
+    max_workspaces_per_user: int = 10
+    #: the highest monthly AI budget (USD) a workspace may be given
+    ai_budget_max_usd: float = 1000.0
     #: how late a missed post may still go out, seconds (default 6 h)
     max_lateness_seconds: int = 6 * 3600
     #: seconds a worker may hold a target in "publishing" before it is reconciled
@@ -151,6 +163,7 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_DATA_DIR": "data_dir",
     "CLIENTNEST_FERNET_KEYS": "fernet_keys",
     "CLIENTNEST_PUBLIC_URL": "public_url",
+    "CLIENTNEST_OAUTH_REDIRECT_ALLOWLIST": "oauth_redirect_allowlist",
     "CLIENTNEST_PLUGINS": "plugins",
     "CLIENTNEST_DISABLED_PLUGINS": "disabled_plugins",
     "CLIENTNEST_STRICT_PLUGINS": "strict_plugins",
@@ -161,6 +174,10 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_S3_ENDPOINT_URL": "s3_endpoint_url",
     "CLIENTNEST_S3_PUBLIC_URL": "s3_public_url",
     "CLIENTNEST_LOGIN_RATE_LIMIT": "login_rate_limit",
+    "CLIENTNEST_LOGIN_ADDRESS_RATE_LIMIT": "login_address_rate_limit",
+    "CLIENTNEST_MEMBER_ADD_RATE_LIMIT": "member_add_rate_limit",
+    "CLIENTNEST_MAX_WORKSPACES_PER_USER": "max_workspaces_per_user",
+    "CLIENTNEST_AI_BUDGET_MAX_USD": "ai_budget_max_usd",
     "CLIENTNEST_MAX_LATENESS_SECONDS": "max_lateness_seconds",
     "CLIENTNEST_PUBLISH_LEASE_SECONDS": "publish_lease_seconds",
     "CLIENTNEST_MAX_PUBLISH_ATTEMPTS": "max_publish_attempts",
@@ -201,7 +218,7 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name in ("plugins",):
             return _split(value)
-        if name in ("disabled_plugins", "fernet_keys"):
+        if name in ("disabled_plugins", "fernet_keys", "oauth_redirect_allowlist"):
             return _split(value) or ()
         if name == "metrics_schedule_hours":
             hours = tuple(sorted(float(v) for v in (_split(value) or ())))
@@ -246,6 +263,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
     for key, value in (overrides or {}).items():
         if key in {f.name for f in fields(Settings)}:
             values[key] = _coerce(key, value) if key != "plugin_config" else value
+    for base in values.get("oauth_redirect_allowlist", ()):
+        if not base.lower().startswith(("http://", "https://")) or "://" not in base or not base.split("://", 1)[1]:
+            raise ConfigError(f"setting oauth_redirect_allowlist: {base!r} is not an absolute http(s) URL")
+    for name in ("login_rate_limit", "login_address_rate_limit", "member_add_rate_limit"):
+        if values.get(name, 1) < 1:
+            raise ConfigError(f"setting {name}: must be 1 or more")
+    if values.get("max_workspaces_per_user", 0) < 0 or values.get("ai_budget_max_usd", 0) < 0:
+        raise ConfigError("settings max_workspaces_per_user and ai_budget_max_usd: must not be negative")
     if values.get("publish_job_targets", 1) < 1:
         raise ConfigError("setting publish_job_targets: must be 1 or more")
     for name in ("json_max_bytes", "webhook_max_bytes", "media_max_image_pixels"):

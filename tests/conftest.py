@@ -83,6 +83,8 @@ def runtime(database_url: str, tmp_path: Any, settings_overrides: dict[str, Any]
         # high enough that tests registering many users (or sharing a Redis
         # across tests) never trip the login limiter; its own tests lower it
         "login_rate_limit": 1000,
+        "login_address_rate_limit": 1000,
+        "member_add_rate_limit": 1000,
     }
     values.update(settings_overrides)
     rt = build_runtime(load_settings(values))
@@ -131,8 +133,12 @@ def register(client: Any) -> Callable[..., Member]:
         r = client.post("/api/v1/auth/register", json={
             "email": email, "password": password, "workspace_name": workspace_name,
         })
+        assert r.status_code == 202, r.get_json()
+        # registration answers the same for new and taken emails: sign in for a token
+        r = client.post("/api/v1/auth/tokens", json={"email": email, "password": password, "label": "tests"})
         assert r.status_code == 201, r.get_json()
-        body = r.get_json()
-        return Member(body["user"]["id"], email, password, body["token"], body["workspace"]["id"])
+        token = r.get_json()["token"]
+        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).get_json()
+        return Member(me["user"]["id"], email, password, token, me["workspaces"][0]["id"])
 
     return _register

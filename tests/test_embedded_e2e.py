@@ -121,12 +121,13 @@ def _connect(http: httpx.Client, wid: int, platform: str) -> int:
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_connect_and_publish_through_the_sandbox(server: str, runtime: Any, platform: str) -> None:
     http = httpx.Client(base_url=server, timeout=30)
-    reg = http.post("/api/v1/auth/register", json={
-        "email": f"e2e-{platform}@example.com", "password": "correct horse battery", "workspace_name": "E2E",
-    })
-    assert reg.status_code == 201, reg.text
-    wid = reg.json()["workspace"]["id"]
-    http.headers["Authorization"] = f"Bearer {reg.json()['token']}"
+    creds = {"email": f"e2e-{platform}@example.com", "password": "correct horse battery"}
+    reg = http.post("/api/v1/auth/register", json={**creds, "workspace_name": "E2E"})
+    assert reg.status_code == 202, reg.text
+    tok = http.post("/api/v1/auth/tokens", json={**creds, "label": "e2e"})
+    assert tok.status_code == 201, tok.text
+    http.headers["Authorization"] = f"Bearer {tok.json()['token']}"
+    wid = http.get("/api/v1/me").json()["workspaces"][0]["id"]
 
     account_id = _connect(http, wid, platform)
 

@@ -48,7 +48,8 @@ class ConnectRequestSchema(ma.Schema):
     redirect_uri = ma.fields.Url(
         schemes={"http", "https"}, require_tld=False,
         metadata={"description": "where the platform sends the browser back; default: this API's "
-                                 "/api/v1/oauth/{platform}/callback. It must be registered with the platform."},
+                                 "/api/v1/oauth/{platform}/callback. It must be registered with the platform, and "
+                                 "be on this install's public URL or its oauth_redirect_allowlist (else 422)."},
     )
 
 
@@ -56,6 +57,10 @@ class ConnectStartSchema(ma.Schema):
     authorization_url = ma.fields.String(metadata={"description": "send the user's browser here"})
     state = ma.fields.String(metadata={"description": "single use; the callback must carry it back"})
     expires_at = ma.fields.AwareDateTime()
+    binding = ma.fields.String(metadata={
+        "description": "shown once. A browser needs nothing: this response set it as the "
+                       "clientnest_oauth_binding cookie. An API client completing the callback itself sends it "
+                       "as the X-ClientNest-OAuth-Binding header (or that cookie); without it the callback is 403"})
 
 
 class CallbackQuerySchema(ma.Schema):

@@ -1,8 +1,17 @@
 """/api/v1/auth and /api/v1/me: registration, API tokens, the caller.
 
 Registration and token creation take no bearer token (credentials travel in
-the body) and are rate-limited: per client address, and for token creation per
-email too (``settings.login_rate_limit`` per minute; 429 with Retry-After).
+the body) and are rate-limited (429 with Retry-After):
+
+- registration: per client address (``settings.login_rate_limit`` a minute);
+- token creation: per account *and* address together (``login_rate_limit``),
+  so failures from one address lock only that address out of the account,
+  never its owner elsewhere; and per address over all accounts
+  (``login_address_rate_limit``).
+
+Registration answers 202 with one message whether the email was new or
+already had an account (nothing changes then): it does not tell who has an
+account. The new user then creates a token with ``POST /api/v1/auth/tokens``.
 """
 from __future__ import annotations
 
@@ -12,19 +21,17 @@ from typing import Any
 from flask import g, request
 from flask_smorest import abort
 
-from clientnest.models import Role
 from clientnest.ratelimit import key_for, limiter_for
 from clientnest.services import identity
 
 from ..db_session import runtime, session
 from ..extensions import Blueprint
 from ..security import auth_required, current_user
-from ..workspaces.schemas import workspace_out
 from .errors import identity_errors
 from .schemas import (
     MeSchema,
-    RegisteredSchema,
     RegisterSchema,
+    RegistrationAcceptedSchema,
     TokenCreatedSchema,
     TokenCreateSchema,
     TokenSchema,
@@ -46,32 +53,47 @@ def _client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _rate_limit(action: str, *keys: str) -> None:
-    decision = limiter_for(runtime()).hit(*keys)
-    if not decision.allowed:
-        log.warning("rate limit: %s refused (%d attempts this window)", action, decision.count)
+def _rate_limit(action: str, *hits: tuple[str, str]) -> None:
+    """Count one attempt on each ``(limiter name, key)``; 429 if any is over.
+
+    Every counter is hit even when an earlier one already refuses, so
+    spreading attempts does not dodge one of them.
+    """
+    decisions = [limiter_for(runtime(), name).hit(key) for name, key in hits]
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        retry_after = max(d.retry_after for d in refused)
+        log.warning("rate limit: %s refused (%d attempts this window)", action, max(d.count for d in refused))
         abort(
             429,
-            message=f"too many {action} attempts; try again in {decision.retry_after} seconds",
-            headers={"Retry-After": str(decision.retry_after)},
+            message=f"too many {action} attempts; try again in {retry_after} seconds",
+            headers={"Retry-After": str(retry_after)},
         )
+
+
+REGISTRATION_MESSAGE = (
+    "Registration received. If this email had no account, it now has one, with its first workspace "
+    "(you own it). If it already had one, nothing was changed."
+)
+REGISTRATION_NEXT = "POST /api/v1/auth/tokens with this email and password to get an API token"
 
 
 @blp.route("/auth/register", methods=["POST"])
 @blp.doc(security=[])
 @blp.arguments(RegisterSchema)
-@blp.response(201, RegisteredSchema)
-@blp.alt_response(409, response="CONFLICT", description="an account with this email exists")
+@blp.response(202, RegistrationAcceptedSchema)
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def register(data: dict[str, Any]) -> Any:
-    """Create an account, its first workspace (you own it) and a first API token.
+    """Create an account and its first workspace (you own it).
 
-    The token is in this response only; it is stored as a SHA-256 hash.
+    The answer is the same whether or not the email already had an account
+    (then nothing changes), so it tells no one who has one. Get an API token
+    next with ``POST /api/v1/auth/tokens`` (email and password).
     """
-    _rate_limit("registration", key_for("register:addr", _client_address()))
+    _rate_limit("registration", ("login", key_for("register:addr", _client_address())))
     with identity_errors():
-        user, ws, issued = identity.register(session(), **data)
-    return {"user": user, "workspace": workspace_out(ws, Role.OWNER), "token": issued.secret}
+        identity.register(session(), **data)
+    return {"message": REGISTRATION_MESSAGE, "next": REGISTRATION_NEXT}
 
 
 @blp.route("/auth/tokens", methods=["POST"])
@@ -86,7 +108,11 @@ def create_token(data: dict[str, Any]) -> Any:
     The token is in this response only. Without ``expires_at`` or
     ``expires_in_days`` it does not expire.
     """
-    _rate_limit("login", key_for("login:email", data["email"]), key_for("login:addr", _client_address()))
+    addr = _client_address()
+    # per account and address together: an attacker elsewhere cannot lock the
+    # owner out (only themselves); per address: one address cannot try many accounts
+    _rate_limit("login", ("login", key_for("login:account+addr", f"{data['email']}\n{addr}")),
+                ("login_address", key_for("login:addr", addr)))
     s = session()
     with identity_errors():
         user = identity.authenticate(s, data["email"], data["password"])

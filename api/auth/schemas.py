@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from clientnest.db import utcnow
+from clientnest.passwords import MIN_LENGTH, password_problem
 
 from ..workspaces.schemas import WorkspaceBriefSchema, WorkspaceSchema
 from ..fields import Integer
@@ -15,7 +16,7 @@ from .fields import AwareDateTime, Email, Password, Text, Timezone
 
 __all__ = [
     "RegisterSchema",
-    "RegisteredSchema",
+    "RegistrationAcceptedSchema",
     "UserSchema",
     "TokenCreateSchema",
     "TokenCreatedSchema",
@@ -24,16 +25,21 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
 ]
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = MIN_LENGTH
 _LABEL = validate.Length(min=1, max=200)
+
+
+def _strong(value: str) -> None:
+    problem = password_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 class RegisterSchema(Schema):
     email = Email(required=True)
-    password = Password(validate=validate.Length(
-        min=MIN_PASSWORD_LENGTH, max=1024,
-        error=f"must be {MIN_PASSWORD_LENGTH} to {{max}} characters long",
-    ))
+    password = Password(validate=_strong, metadata={
+        "description": f"at least {MIN_LENGTH} characters that are not spaces, more than two different "
+                       "characters, and not a common password"})
     workspace_name = Text(required=True, validate=validate.Length(min=1, max=200))
     name = Text(load_default="", validate=validate.Length(max=200))
     timezone = Timezone(load_default="UTC")
@@ -46,10 +52,11 @@ class UserSchema(Schema):
     created_at = fields.DateTime(required=True)
 
 
-class RegisteredSchema(Schema):
-    user = fields.Nested(UserSchema, required=True)
-    workspace = fields.Nested(WorkspaceSchema, required=True)
-    token = fields.String(required=True, metadata={"description": "API token; shown this once only"})
+class RegistrationAcceptedSchema(Schema):
+    """The one answer to every valid registration, new email or not."""
+
+    message = fields.String(required=True)
+    next = fields.String(required=True, metadata={"description": "how to get an API token"})
 
 
 class TokenCreateSchema(Schema):

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields
 
 from ..auth.fields import Email, RoleField
 
-__all__ = ["MemberSchema", "MemberAddSchema", "MemberPatchSchema"]
+__all__ = ["MemberSchema", "MemberAddSchema", "MemberAddedSchema", "MemberPatchSchema"]
 
 
 class MemberSchema(Schema):
@@ -20,6 +20,14 @@ class MemberAddSchema(Schema):
     """Add a registered user by email."""
 
     email = Email(required=True)
+    role = RoleField(required=True)
+
+
+class MemberAddedSchema(Schema):
+    """The one answer to adding a member, whether or not the address has an account."""
+
+    message = fields.String(required=True)
+    email = fields.String(required=True)
     role = RoleField(required=True)
 
 

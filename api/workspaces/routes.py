@@ -12,7 +12,8 @@ from flask import g
 from clientnest.models import Role, Workspace
 from clientnest.services import identity
 
-from ..db_session import session
+from ..auth.errors import identity_errors
+from ..db_session import runtime, session
 from ..extensions import Blueprint
 from ..security import auth_required, current_user
 from .access import workspace_role
@@ -35,9 +36,13 @@ def list_workspaces() -> Any:
 @auth_required
 @blp.arguments(WorkspaceCreateSchema)
 @blp.response(201, WorkspaceSchema)
+@blp.alt_response(403, response="FORBIDDEN", description="you own max_workspaces_per_user workspaces already")
 def create_workspace(data: dict[str, Any]) -> Any:
-    """Create a workspace; you become its owner."""
-    ws, membership = identity.create_workspace(session(), current_user(), **data)
+    """Create a workspace; you become its owner. A user owns at most the
+    install's ``max_workspaces_per_user`` workspaces (403 naming the limit)."""
+    with identity_errors():
+        ws, membership = identity.create_workspace(
+            session(), current_user(), max_workspaces=runtime().settings.max_workspaces_per_user, **data)
     return workspace_out(ws, membership.role)
 
 
@@ -56,8 +61,13 @@ def get_workspace(wid: int) -> Any:
 @blp.response(200, WorkspaceSchema)
 @blp.alt_response(403, response="FORBIDDEN", description="needs the admin role")
 @blp.alt_response(404, response="NOT_FOUND", description="no such workspace, or you are not a member")
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
+                   description="invalid field, or ai_budget_usd above the install's ai_budget_max_usd")
 def update_workspace(data: dict[str, Any], wid: int) -> Any:
-    """Change name, time zone, brand voice, reply rules or AI budget (admin or owner)."""
+    """Change name, time zone, brand voice, reply rules or AI budget (admin or
+    owner). The AI budget may not exceed the install's ``ai_budget_max_usd``."""
     s = session()
-    ws = identity.update_workspace(s, s.get_one(Workspace, wid), current_user(), data)
+    with identity_errors():
+        ws = identity.update_workspace(s, s.get_one(Workspace, wid), current_user(), data,
+                                       ai_budget_max_usd=runtime().settings.ai_budget_max_usd)
     return workspace_out(ws, g.membership.role)

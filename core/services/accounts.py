@@ -7,11 +7,17 @@ them.
 
 OAuth in three steps:
 
-1. :func:`begin_connect` stores a pending :class:`~clientnest.models.OAuthState`
-   (only the SHA-256 of the random ``state``; the PKCE verifier encrypted)
-   and asks the connector for the authorize URL.
+1. :func:`begin_connect` checks the ``redirect_uri`` (this install's public
+   URL or ``settings.oauth_redirect_allowlist`` only: anywhere else would
+   receive the code), stores a pending :class:`~clientnest.models.OAuthState`
+   (only the SHA-256 of the random ``state`` and of a random *binding*; the
+   PKCE verifier encrypted) and asks the connector for the authorize URL. The
+   API puts the binding in a cookie of the starting browser.
 2. :func:`complete_connect` runs when the browser comes back. The state binds
-   the callback to the workspace and user that began it; it is claimed with a
+   the callback to the workspace and user that began it, and the binding to
+   the browser (or API client) that did: a callback without it is refused, so
+   an ``authorization_url`` sent to someone else connects nothing. The state is
+   claimed with a
    conditional UPDATE (so a replay, even a concurrent one, fails) and that
    claim is committed *before* the platform is called, so no database lock is
    held across a network call. One account: stored at once. Several (Facebook
@@ -22,12 +28,15 @@ OAuth in three steps:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import posixpath
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +58,7 @@ __all__ = [
     "to_connector_account",
     "store_credentials",
     "default_redirect_uri",
+    "check_redirect_uri",
     "begin_connect",
     "complete_connect",
     "decline_connect",
@@ -214,6 +224,9 @@ class ConnectStart:
     authorization_url: str
     state: str
     expires_at: datetime
+    #: the value the callback must bring back (cookie or header); shown once,
+    #: only its hash is stored
+    binding: str = ""
 
 
 @dataclass
@@ -235,6 +248,48 @@ def _hash_state(state: str) -> str:
 
 def default_redirect_uri(public_url: str, platform: str) -> str:
     return f"{public_url.rstrip('/')}/api/v1/oauth/{platform}/callback"
+
+
+def _origin(parts: Any) -> tuple[str, str, int | None]:
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _under(path: str, base: str) -> bool:
+    base = base.rstrip("/")
+    return not base or path == base or path.startswith(base + "/")
+
+
+def check_redirect_uri(uri: str, public_url: str, allowlist: Sequence[str] = ()) -> str:
+    """``uri`` if the platform may send the authorization code there, else 422.
+
+    Allowed: under this install's ``public_url`` or under an entry of
+    ``settings.oauth_redirect_allowlist``: same scheme, host and port, and a
+    path at or below the base's path. The code lands wherever this points, so
+    a URI elsewhere (``https://evil.example/steal``) is refused outright.
+    """
+    parts = urlsplit(uri)
+    path = parts.path or "/"
+    bad = (
+        parts.scheme.lower() not in ("http", "https") or not parts.hostname
+        or parts.username is not None or parts.password is not None  # user@host tricks
+        or parts.fragment
+        # "/base/../elsewhere" passes a prefix test but is not under the base
+        or posixpath.normpath(path) != (path.rstrip("/") or "/") or "%2e" in path.lower() or "\\" in path
+    )
+    if not bad:
+        for base in (public_url, *allowlist):
+            b = urlsplit(base)
+            if _origin(parts) == _origin(b) and _under(path, b.path):
+                return uri
+    allowed = ", ".join([public_url, *allowlist])
+    raise AccountError(
+        f"redirect_uri must be on this install's public URL or its oauth_redirect_allowlist ({allowed}); "
+        "leave it out to use this API's own callback", status=422, field="redirect_uri")
 
 
 def _connector(runtime: Any, platform: str) -> SocialConnector:
@@ -284,8 +339,12 @@ def begin_connect(
             f"{_display(connector)} does not support connecting through OAuth; "
             f"connect with an existing token: POST /api/v1/workspaces/{workspace_id}/accounts",
             status=422, field="platform")
-    redirect = redirect_uri or default_redirect_uri(runtime.settings.public_url, platform)
+    settings = runtime.settings
+    if redirect_uri:
+        check_redirect_uri(redirect_uri, settings.public_url, settings.oauth_redirect_allowlist)
+    redirect = redirect_uri or default_redirect_uri(settings.public_url, platform)
     state = secrets.token_urlsafe(32)
+    binding = secrets.token_urlsafe(32)
     try:
         request = runtime.plugins.hook.clientnest_oauth_begin(
             connector=connector, redirect_uri=redirect, state=state)
@@ -298,6 +357,7 @@ def begin_connect(
     session.execute(delete(OAuthState).where(OAuthState.expires_at < now - timedelta(days=1)))
     row = OAuthState(
         state_hash=_hash_state(state),
+        binding_hash=_hash_state(binding),
         workspace_id=workspace_id,
         user_id=user_id,
         platform=platform,
@@ -311,11 +371,17 @@ def begin_connect(
     audit.record(session, "account.connect_started", "oauth_state", row.id, workspace_id=workspace_id,
                  user_id=user_id, data={"platform": platform})
     session.commit()
-    return ConnectStart(authorization_url=request.url, state=state, expires_at=row.expires_at)
+    return ConnectStart(authorization_url=request.url, state=state, expires_at=row.expires_at, binding=binding)
 
 
-def _claim_state(session: Session, platform: str, state: str) -> OAuthState:
-    """Check ``state`` and mark it used, atomically; commits the claim."""
+def _claim_state(session: Session, platform: str, state: str, binding: str | None) -> OAuthState:
+    """Check ``state`` and mark it used, atomically; commits the claim; then
+    check ``binding``.
+
+    A callback without the starting browser's binding is refused *after* the
+    claim: the state is spent, so a code obtained by sending the authorize URL
+    to someone else cannot be replayed with it later.
+    """
     row = session.scalars(select(OAuthState).where(OAuthState.state_hash == _hash_state(state))).first()
     if row is None:
         raise AccountError("unknown OAuth state: it was never issued here; start connecting again", field="state")
@@ -339,6 +405,15 @@ def _claim_state(session: Session, platform: str, state: str) -> OAuthState:
         raise AccountError("this OAuth state was already used; start connecting again", field="state")
     session.commit()
     session.refresh(row)
+    if (row.binding_hash is None or not binding
+            or not hmac.compare_digest(row.binding_hash, _hash_state(binding))):
+        audit.record(session, "account.connect_refused", "oauth_state", row.id, workspace_id=row.workspace_id,
+                     user_id=row.user_id, data={"platform": platform, "reason": "binding missing or wrong"})
+        session.commit()
+        raise AccountError(
+            "this connection was not started from this browser: nothing was connected. OAuth connections "
+            "complete only in the browser (or API client) that began them with POST .../accounts/connect; "
+            "start connecting again from there", status=403)
     return row
 
 
@@ -348,22 +423,29 @@ def _still_admin(session: Session, workspace_id: int, user_id: int) -> bool:
     return role in (Role.OWNER, Role.ADMIN)
 
 
-def decline_connect(session: Session, *, platform: str, state: str, error: str, description: str | None) -> AccountError:
+def decline_connect(
+    session: Session, *, platform: str, state: str, error: str, description: str | None, binding: str | None = None,
+) -> AccountError:
     """The platform sent the user back with an error (they declined, ...):
     use up the state and say what the platform said."""
-    _claim_state(session, platform, state)
+    _claim_state(session, platform, state, binding)
     said = f"{error}: {description}" if description else error
     return AccountError(f"{platform} did not authorize the connection ({said})")
 
 
-def complete_connect(session: Session, runtime: Any, *, platform: str, code: str, state: str) -> CallbackResult:
+def complete_connect(
+    session: Session, runtime: Any, *, platform: str, code: str, state: str, binding: str | None = None,
+) -> CallbackResult:
     """Finish an OAuth connection from the platform's callback.
 
-    :raises AccountError: bad state (400), the user no longer an admin (403),
+    :param binding: the value :func:`begin_connect` returned, as the starting
+        browser's cookie or an API client's header brought it back.
+    :raises AccountError: bad state (400), binding missing or wrong (403, the
+        state is spent), the user no longer an admin (403),
         the platform refused the code (400) or failed (502).
     :raises PlatformUnavailable: the platform was switched off meanwhile (422).
     """
-    row = _claim_state(session, platform, state)
+    row = _claim_state(session, platform, state, binding)
     workspace_id, user_id = row.workspace_id, row.user_id
     if not _still_admin(session, workspace_id, user_id):
         raise AccountError("the user who started this connection is no longer an admin of the workspace", status=403)

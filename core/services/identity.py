@@ -12,6 +12,14 @@ Role rules (docs/roles.md):
   demoted nor removed;
 - any member may leave (remove themselves), unless they are the last owner.
 
+Nothing here tells a caller whether an email has an account: registering an
+address that exists and adding an unknown address as a member both return
+without an error, and the API answers them exactly as it answers the other case.
+
+Install-wide limits, until plans exist: a user owns at most
+``settings.max_workspaces_per_user`` workspaces, and no workspace's AI budget
+goes above ``settings.ai_budget_max_usd`` (:class:`LimitReached`).
+
 Secrets: passwords are hashed with scrypt, tokens stored as SHA-256 only; the
 plain token exists only in the :class:`IssuedToken` returned once to the caller.
 """
@@ -33,16 +41,18 @@ from .. import audit
 from ..crypto import hash_password, hash_token, new_api_token, verify_password
 from ..errors import ClientNestError
 from ..models import ApiToken, Membership, Role, User, Workspace
+from ..passwords import password_problem
 
 __all__ = [
     "IdentityError",
-    "EmailTaken",
     "InvalidCredentials",
     "NotFound",
     "AlreadyMember",
     "LastOwner",
     "Forbidden",
     "OwnerRequired",
+    "LimitReached",
+    "WeakPassword",
     "IssuedToken",
     "TOKEN_PREFIX_LENGTH",
     "normalize_email",
@@ -73,10 +83,6 @@ class IdentityError(ClientNestError):
     """Base of the identity errors; ``str(exc)`` is safe to show the caller."""
 
 
-class EmailTaken(IdentityError):
-    """A user with this email already exists."""
-
-
 class InvalidCredentials(IdentityError):
     """Unknown email or wrong password (deliberately not saying which)."""
 
@@ -99,6 +105,22 @@ class Forbidden(IdentityError):
 
 class OwnerRequired(Forbidden):
     """Only an owner may do this (owner role, removing an owner)."""
+
+
+class LimitReached(IdentityError):
+    """An install-wide limit (a setting) would be passed; the message names it and its value.
+
+    :param field: the request field at fault, when one is (a value too high);
+        None when the caller has simply used up an allowance.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class WeakPassword(IdentityError):
+    """The password fails :func:`clientnest.passwords.password_problem`."""
 
 
 @dataclass(frozen=True)
@@ -158,35 +180,46 @@ def register(
     workspace_name: str,
     name: str = "",
     timezone: str = "UTC",
-) -> tuple[User, Workspace, IssuedToken]:
-    """Create a user, their first workspace (they own it) and a first token."""
+) -> tuple[User, Workspace] | None:
+    """Create a user and their first workspace (they own it).
+
+    :returns: the user and workspace, or None when the email already has an
+        account: nothing is changed then, and the caller must answer exactly
+        as it does for a new account (so registering does not tell who has
+        one). The password is hashed either way, so the time taken does not
+        tell it either. No token: the new user signs in for one.
+    :raises WeakPassword: the password is too weak (checked first, for every email).
+    """
     email = normalize_email(email)
     check_timezone(timezone)
+    problem = password_problem(password)
+    if problem:
+        raise WeakPassword(f"password {problem}")
+    password_hash = hash_password(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise EmailTaken(f"an account with email {email} already exists")
-    user = User(email=email, password_hash=hash_password(password), name=name)
+        log.info("registration for an existing account refused without saying so")
+        return None
+    user = User(email=email, password_hash=password_hash, name=name)
     ws = Workspace(name=workspace_name, timezone=timezone)
     session.add_all([user, ws])
     try:
         session.flush()
     except IntegrityError:
-        # two registrations raced past the check above; the unique index decided
+        # two registrations raced past the check above; the unique index
+        # decided, and the loser is answered like any existing email
         session.rollback()
-        raise EmailTaken(f"an account with email {email} already exists") from None
+        return None
     membership = Membership(workspace_id=ws.id, user_id=user.id, role=Role.OWNER)
-    issued = _new_token(user.id, "registration", None)
-    session.add_all([membership, issued.row])
+    session.add(membership)
     session.flush()
     audit.record(session, "user.registered", "user", user.id, user_id=user.id)
     audit.record(session, "workspace.created", "workspace", ws.id, workspace_id=ws.id, user_id=user.id,
                  data={"name": ws.name, "timezone": ws.timezone})
     audit.record(session, "member.added", "membership", membership.id, workspace_id=ws.id, user_id=user.id,
                  data={"member_user_id": user.id, "role": Role.OWNER.value})
-    audit.record(session, "token.created", "api_token", issued.row.id, user_id=user.id,
-                 data={"label": issued.row.label})
     session.commit()
     log.info("user %s registered with workspace %s", user.id, ws.id)
-    return user, ws, issued
+    return user, ws
 
 
 def authenticate(session: Session, email: str, password: str) -> User:
@@ -244,9 +277,36 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
 # --- workspaces ---------------------------------------------------------------
 
 
-def create_workspace(session: Session, user: User, *, name: str, timezone: str = "UTC") -> tuple[Workspace, Membership]:
-    """A new workspace owned by ``user``."""
+def _owned_count(session: Session, user_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Membership)
+        .where(Membership.user_id == user_id, Membership.role == Role.OWNER)
+    ) or 0
+
+
+def create_workspace(
+    session: Session, user: User, *, name: str, timezone: str = "UTC", max_workspaces: int = 0,
+) -> tuple[Workspace, Membership]:
+    """A new workspace owned by ``user``.
+
+    :param max_workspaces: ``settings.max_workspaces_per_user``: the most
+        workspaces one user may own (0: no limit). Each workspace carries its
+        own AI budget, so without it the budget cap could be multiplied at will.
+    :raises LimitReached: the user already owns that many.
+    """
     check_timezone(timezone)
+    if max_workspaces:
+        # serialise one user's creations (a no-op UPDATE of their row locks it
+        # until the commit) so two at once cannot both pass the count
+        table = User.__table__
+        session.execute(update(table).where(table.c.id == user.id).values(name=table.c.name))
+        owned = _owned_count(session, user.id)
+        if owned >= max_workspaces:
+            session.rollback()
+            raise LimitReached(
+                f"you already own {owned} workspaces: this install allows at most "
+                f"{max_workspaces} per user (max_workspaces_per_user = {max_workspaces}); "
+                "delete or hand over one you own first, or ask the operator to raise the limit")
     ws = Workspace(name=name, timezone=timezone)
     session.add(ws)
     session.flush()
@@ -272,13 +332,26 @@ def workspaces_of(session: Session, user: User) -> list[tuple[Workspace, str]]:
     return [(ws, role) for ws, role in rows]
 
 
-def update_workspace(session: Session, ws: Workspace, actor: User, changes: dict[str, Any]) -> Workspace:
-    """Apply ``changes`` (a subset of :data:`WORKSPACE_FIELDS`, already validated)."""
+def update_workspace(
+    session: Session, ws: Workspace, actor: User, changes: dict[str, Any], *, ai_budget_max_usd: float | None = None,
+) -> Workspace:
+    """Apply ``changes`` (a subset of :data:`WORKSPACE_FIELDS`, already validated).
+
+    :param ai_budget_max_usd: ``settings.ai_budget_max_usd``, the install's
+        highest monthly AI budget for one workspace (None: no cap).
+    :raises LimitReached: ``ai_budget_usd`` above that cap (nothing changes).
+    """
     unknown = set(changes) - set(WORKSPACE_FIELDS)
     if unknown:
         raise ValueError(f"not workspace settings: {sorted(unknown)}")
     if "timezone" in changes:
         check_timezone(changes["timezone"])
+    if "ai_budget_usd" in changes and ai_budget_max_usd is not None:
+        cap = Decimal(str(ai_budget_max_usd))
+        if Decimal(changes["ai_budget_usd"]) > cap:
+            raise LimitReached(
+                f"ai_budget_usd may be at most {cap:f} USD a month on this install "
+                f"(ai_budget_max_usd = {cap:f})", field="ai_budget_usd")
     changed = []
     for key, value in changes.items():
         if key == "ai_budget_usd":
@@ -347,9 +420,17 @@ def list_members(session: Session, workspace_id: int) -> list[tuple[Membership, 
     return [(m, u) for m, u in rows]
 
 
-def add_member(session: Session, ws: Workspace, actor: Membership, *, email: str, role: Role) -> tuple[Membership, User]:
+def add_member(
+    session: Session, ws: Workspace, actor: Membership, *, email: str, role: Role,
+) -> tuple[Membership, User] | None:
     """Add an existing user to ``ws`` with ``role`` (``actor`` admin+; owner
-    to grant owner)."""
+    to grant owner).
+
+    :returns: the membership and user, or None when no user has this email:
+        nothing is stored or sent then (there are no invitations yet), and the
+        API answers exactly as for a user added, so an admin cannot use this
+        to learn who has an account.
+    """
     role = Role(role)
     email = normalize_email(email)
     _lock_workspace(session, ws.id)
@@ -360,7 +441,9 @@ def add_member(session: Session, ws: Workspace, actor: Membership, *, email: str
         raise OwnerRequired("only an owner can grant the owner role")
     user = session.scalar(select(User).where(User.email == email))
     if user is None:
-        raise NotFound(f"no user with email {email}; they must register first")
+        session.commit()  # nothing to add; end the transaction (and the lock)
+        log.info("workspace %s: member add for an address with no account (nothing stored)", ws.id)
+        return None
     existing = session.scalar(
         select(Membership.id).where(Membership.workspace_id == ws.id, Membership.user_id == user.id)
     )

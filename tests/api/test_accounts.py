@@ -78,6 +78,7 @@ def test_connect_returns_authorize_url_and_stores_only_state_hash(client: Any, r
         assert timedelta(minutes=9) < ttl <= timedelta(minutes=10)
 
 
+@pytest.mark.parametrize("settings_overrides", [{"oauth_redirect_allowlist": "https://app.example.com/oauth/"}])
 def test_connect_custom_redirect_uri_is_used_for_both_legs(client: Any, register: Any) -> None:
     owner = register()
     r = connect(client, owner, redirect_uri="https://app.example.com/oauth/done")
@@ -89,6 +90,34 @@ def test_connect_custom_redirect_uri_is_used_for_both_legs(client: Any, register
     complete = [c for c in fakenet.CALLS if c[0] == "complete_authorization"][-1]
     assert complete[3] == "https://app.example.com/oauth/done"
     assert complete[4] == f"pkce-{state[:12]}"  # the verifier came back to the connector
+
+
+@pytest.mark.parametrize("uri", [
+    "https://evil.example/steal",
+    "http://testserver.evil.example/api/v1/oauth/fakenet/callback",
+    "http://testserver@evil.example/api/v1/oauth/fakenet/callback",
+    "https://testserver/api/v1/oauth/fakenet/callback",  # another scheme is another origin
+    "http://testserver:8080/api/v1/oauth/fakenet/callback",
+    "http://testserver/api/v1/oauth/fakenet/callback#fragment",
+])
+def test_connect_refuses_a_redirect_uri_off_the_public_url(client: Any, register: Any, runtime: Any, uri: str) -> None:
+    """The code goes wherever redirect_uri points: only this install (or its allowlist) may receive it."""
+    owner = register()
+    r = connect(client, owner, redirect_uri=uri)
+    assert r.status_code == 422, r.get_json()
+    body = r.get_json()
+    assert "redirect_uri" in body["errors"]["json"]
+    assert "public URL" in body["message"] and "oauth_redirect_allowlist" in body["message"]
+    with runtime.db.session() as s:
+        assert s.scalars(select(OAuthState)).all() == []
+
+
+def test_connect_accepts_a_redirect_uri_under_the_public_url(client: Any, register: Any) -> None:
+    owner = register()
+    r = connect(client, owner, redirect_uri="http://testserver/app/oauth/done?from=settings")
+    assert r.status_code == 200, r.get_json()
+    assert parse_qs(urlparse(r.get_json()["authorization_url"]).query)["redirect_uri"] == [
+        "http://testserver/app/oauth/done?from=settings"]
 
 
 @pytest.mark.parametrize("payload, field", [
@@ -128,6 +157,98 @@ def test_connect_roles_auth_and_isolation(client: Any, register: Any, runtime: A
         assert connect(client, m, wid=owner.workspace_id).status_code == code, role
 
 
+# -- binding to the browser that began ------------------------------------------------------
+
+
+def _set_cookie(r: Any) -> str:
+    [header] = [h for h in r.headers.getlist("Set-Cookie") if h.startswith("clientnest_oauth_binding=")]
+    return header
+
+
+def test_connect_sets_a_binding_cookie_scoped_to_the_callback(client: Any, register: Any, runtime: Any) -> None:
+    import hashlib
+
+    owner = register()
+    r = connect(client, owner)
+    binding = r.get_json()["binding"]
+    header = _set_cookie(r)
+    assert header.startswith(f"clientnest_oauth_binding={binding};")
+    attrs = {a.strip().split("=")[0].lower(): a.strip() for a in header.split(";")[1:]}
+    assert attrs["path"] == "Path=/api/v1/oauth/fakenet/callback"
+    assert "httponly" in attrs and attrs["samesite"] == "SameSite=Lax"
+    assert "secure" not in attrs  # the public URL is http here
+    assert attrs["max-age"] == "Max-Age=600"
+    with runtime.db.session() as s:
+        row = s.scalars(select(OAuthState)).one()
+        # only the hash is kept, like the state's
+        assert row.binding_hash == hashlib.sha256(binding.encode()).hexdigest()
+        assert binding not in (row.binding_hash, row.state_hash)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"public_url": "https://cn.example/base"}])
+def test_binding_cookie_is_secure_on_https_and_follows_the_public_path(client: Any, register: Any) -> None:
+    owner = register()
+    header = _set_cookie(connect(client, owner))
+    assert "; Secure" in header and "Path=/base/api/v1/oauth/fakenet/callback" in header
+
+
+def test_callback_from_another_browser_connects_nothing(client: Any, app: Any, register: Any, runtime: Any) -> None:
+    """An admin sends their authorization_url to a victim: the victim's browser
+    comes back without the admin's cookie and nothing joins the workspace."""
+    admin = register()
+    start = connect(client, admin).get_json()
+    victim_browser = app.test_client()
+    r = victim_browser.get("/api/v1/oauth/fakenet/callback", query_string={"code": "code-victim", "state": start["state"]})
+    assert r.status_code == 403, r.get_json()
+    assert "not started from this browser" in r.get_json()["message"]
+    assert "fn-victim" not in r.get_data(as_text=True)
+    # the state is spent: the admin cannot complete it afterwards with the phished code
+    r = callback(client, "fakenet", code="code-victim", state=start["state"])
+    assert r.status_code == 400 and "already used" in r.get_json()["message"]
+    with runtime.db.session() as s:
+        assert s.scalars(select(SocialAccount)).all() == []
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.action == "account.connect_refused")).one()
+        assert refused.workspace_id == admin.workspace_id
+
+
+def test_callback_with_a_wrong_binding_is_refused(client: Any, app: Any, register: Any, runtime: Any) -> None:
+    owner = register()
+    start = connect(client, owner).get_json()
+    other = app.test_client()
+    r = other.get("/api/v1/oauth/fakenet/callback", query_string={"code": "code-a", "state": start["state"]},
+                  headers={"X-ClientNest-OAuth-Binding": start["binding"][:-2] + "xx"})
+    assert r.status_code == 403
+    with runtime.db.session() as s:
+        assert s.scalars(select(SocialAccount)).all() == []
+
+
+def test_api_client_completes_with_the_binding_header(client: Any, app: Any, register: Any) -> None:
+    owner = register()
+    start = connect(client, owner).get_json()
+    api_client = app.test_client()  # no cookie jar shared with the one that started
+    r = api_client.get("/api/v1/oauth/fakenet/callback", query_string={"code": "code-a", "state": start["state"]},
+                       headers={"X-ClientNest-OAuth-Binding": start["binding"]})
+    assert r.status_code == 201, r.get_json()
+
+
+def test_callback_clears_the_binding_cookie(client: Any, register: Any) -> None:
+    owner = register()
+    state = connect(client, owner).get_json()["state"]
+    r = callback(client, "fakenet", code="code-a", state=state)
+    assert r.status_code == 201
+    cleared = _set_cookie(r)
+    assert "Max-Age=0" in cleared or "Expires=Thu, 01 Jan 1970" in cleared
+    assert "Path=/api/v1/oauth/fakenet/callback" in cleared
+
+
+def test_decline_needs_the_binding_too(client: Any, app: Any, register: Any) -> None:
+    owner = register()
+    state = connect(client, owner).get_json()["state"]
+    r = app.test_client().get("/api/v1/oauth/fakenet/callback",
+                              query_string={"state": state, "error": "access_denied"})
+    assert r.status_code == 403
+
+
 # -- callback ------------------------------------------------------------------------------
 
 
@@ -165,14 +286,16 @@ def test_callback_state_is_single_use(client: Any, register: Any) -> None:
 
 def test_callback_concurrent_replay_only_one_wins(client: Any, app: Any, register: Any, runtime: Any) -> None:
     owner = register()
-    state = connect(client, owner).get_json()["state"]
+    start = connect(client, owner).get_json()
+    state = start["state"]
     codes: list[int] = []
     barrier = threading.Barrier(4)
 
     def go(i: int) -> None:
         c = app.test_client()
         barrier.wait()
-        codes.append(c.get("/api/v1/oauth/fakenet/callback", query_string={"code": f"code-u{i}", "state": state}).status_code)
+        codes.append(c.get("/api/v1/oauth/fakenet/callback", query_string={"code": f"code-u{i}", "state": state},
+                           headers={"X-ClientNest-OAuth-Binding": start["binding"]}).status_code)
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
     for t in threads:

@@ -65,7 +65,7 @@ def crew(client: Any, register: Any) -> Crew:
         m = register(workspace_name=f"{role} home")
         r = client.post(f"/api/v1/workspaces/{owner.workspace_id}/members",
                         json={"email": m.email, "role": role}, headers=owner.headers)
-        assert r.status_code == 201, r.get_json()
+        assert r.status_code == 202, r.get_json()
         people[role] = m
     return Crew(owner.workspace_id, owner, outsider=register(workspace_name="elsewhere"), **people)
 

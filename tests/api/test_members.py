@@ -32,7 +32,7 @@ def crew(client: Any, register: Any) -> Crew:
         m = register(workspace_name=f"{role} home")
         r = client.post(f"/api/v1/workspaces/{owner.workspace_id}/members",
                         json={"email": m.email, "role": role}, headers=owner.headers)
-        assert r.status_code == 201, r.get_json()
+        assert r.status_code == 202, r.get_json()
         people[role] = m
     return Crew(owner.workspace_id, owner, outsider=register(workspace_name="elsewhere"), **people)
 
@@ -68,8 +68,9 @@ def test_members_listed_for_a_viewer(client: Any, crew: Crew) -> None:
 
 def test_admin_adds_a_registered_user(client: Any, crew: Crew, runtime: Any) -> None:
     r = client.post(crew.url(), json={"email": crew.outsider.email.upper(), "role": "editor"}, headers=crew.admin.headers)
-    assert r.status_code == 201, r.get_json()
-    assert (r.get_json()["user_id"], r.get_json()["role"]) == (crew.outsider.user_id, "editor")
+    assert r.status_code == 202, r.get_json()
+    assert (r.get_json()["email"], r.get_json()["role"]) == (crew.outsider.email, "editor")
+    assert _roles(client, crew)[crew.outsider.user_id] == "editor"
     # the new member now reaches the workspace
     assert client.get(f"/api/v1/workspaces/{crew.wid}", headers=crew.outsider.headers).get_json()["role"] == "editor"
     me = client.get("/api/v1/me", headers=crew.outsider.headers).get_json()
@@ -79,10 +80,31 @@ def test_admin_adds_a_registered_user(client: Any, crew: Crew, runtime: Any) -> 
     assert ev.data == {"member_user_id": crew.outsider.user_id, "role": "editor"}
 
 
-def test_adding_an_unknown_email_is_404_naming_it(client: Any, crew: Crew) -> None:
-    r = client.post(crew.url(), json={"email": "Nobody@Example.com", "role": "viewer"}, headers=crew.owner.headers)
-    assert r.status_code == 404
-    assert "nobody@example.com" in r.get_json()["message"]
+def test_an_unknown_email_is_answered_like_a_known_one(client: Any, crew: Crew, runtime: Any) -> None:
+    """An admin cannot find out who has a ClientNest account by adding addresses."""
+    known = client.post(crew.url(), json={"email": crew.outsider.email, "role": "viewer"}, headers=crew.owner.headers)
+    unknown = client.post(crew.url(), json={"email": "Nobody@Example.com", "role": "viewer"}, headers=crew.owner.headers)
+    assert known.status_code == unknown.status_code == 202
+    a, b = known.get_json(), unknown.get_json()
+    assert a["message"] == b["message"] and set(a) == set(b) == {"message", "email", "role"}
+    assert b["email"] == "nobody@example.com"  # the address as given (normalised), nothing about an account
+    assert "invited" in b["message"] and "register" in b["message"]
+    # nothing stored for the unknown address
+    assert len(_roles(client, crew)) == 5
+    assert [e.data["member_user_id"] for e in _audit(runtime, "member.added")][-1] == crew.outsider.user_id
+
+
+@pytest.mark.parametrize("settings_overrides", [{"member_add_rate_limit": 3}])
+def test_adding_members_is_rate_limited_per_admin(client: Any, crew: Crew) -> None:
+    # the crew fixture added three as the owner: the owner is at the limit
+    r = client.post(crew.url(), json={"email": "a@example.com", "role": "viewer"}, headers=crew.owner.headers)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert "too many members added" in r.get_json()["message"]
+    # another admin has an allowance of their own
+    for email in ("b@example.com", "c@example.com", "e@example.com"):
+        assert client.post(crew.url(), json={"email": email, "role": "viewer"}, headers=crew.admin.headers).status_code == 202
+    assert client.post(crew.url(), json={"email": "d@example.com", "role": "viewer"},
+                       headers=crew.admin.headers).status_code == 429
 
 
 def test_adding_an_existing_member_is_409(client: Any, crew: Crew) -> None:
@@ -112,13 +134,14 @@ def test_only_an_owner_grants_owner(client: Any, crew: Crew) -> None:
     assert r.status_code == 403 and "owner" in r.get_json()["message"]
     assert crew.outsider.user_id not in _roles(client, crew)
     r = client.post(crew.url(), json={"email": crew.outsider.email, "role": "owner"}, headers=crew.owner.headers)
-    assert r.status_code == 201
+    assert r.status_code == 202
     assert _roles(client, crew)[crew.outsider.user_id] == "owner"
 
 
 def test_admin_may_add_another_admin(client: Any, crew: Crew) -> None:
     r = client.post(crew.url(), json={"email": crew.outsider.email, "role": "admin"}, headers=crew.admin.headers)
-    assert r.status_code == 201
+    assert r.status_code == 202
+    assert _roles(client, crew)[crew.outsider.user_id] == "admin"
 
 
 # --- change role -------------------------------------------------------------------------

@@ -36,11 +36,11 @@ def team(client: Any, register: Any) -> Team:
     for role in ("admin", "editor", "viewer"):
         m = register(workspace_name=f"{role} home")
         r = client.post(f"/api/v1/workspaces/{wid}/members", json={"email": m.email, "role": role}, headers=owner.headers)
-        assert r.status_code == 201, r.get_json()
+        assert r.status_code == 202, r.get_json()
         by_role[role] = m
     target = register(workspace_name="target home")
     assert client.post(f"/api/v1/workspaces/{wid}/members", json={"email": target.email, "role": "viewer"},
-                       headers=owner.headers).status_code == 201
+                       headers=owner.headers).status_code == 202
     return Team(wid, by_role, target, register(workspace_name="outside"))
 
 
@@ -50,7 +50,7 @@ ROUTES = [
     ("get", "/api/v1/workspaces/{wid}", None, "viewer", 200),
     ("patch", "/api/v1/workspaces/{wid}", {"name": "Renamed"}, "admin", 200),
     ("get", "/api/v1/workspaces/{wid}/members", None, "viewer", 200),
-    ("post", "/api/v1/workspaces/{wid}/members", {"email": "{outsider_email}", "role": "editor"}, "admin", 201),
+    ("post", "/api/v1/workspaces/{wid}/members", {"email": "{outsider_email}", "role": "editor"}, "admin", 202),
     ("patch", "/api/v1/workspaces/{wid}/members/{target}", {"role": "editor"}, "admin", 200),
     ("delete", "/api/v1/workspaces/{wid}/members/{target}", None, "admin", 204),
 ]
@@ -246,3 +246,49 @@ def test_every_route_is_in_the_role_matrix(app: Any) -> None:
             if (method, _normalise(rule.rule)) not in documented:
                 missing.append(f"{method} {rule.rule}")
     assert not missing, f"routes missing from docs/roles.md: {missing}"
+
+
+# --- install-wide limits (until plans exist) ----------------------------------------------
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ai_budget_max_usd": 50}])
+def test_ai_budget_cannot_exceed_the_install_maximum(client: Any, team: Team, runtime: Any) -> None:
+    url = f"/api/v1/workspaces/{team.wid}"
+    r = client.patch(url, json={"name": "Should not stick", "ai_budget_usd": "50.0001"}, headers=team.headers("owner"))
+    assert r.status_code == 422, r.get_json()
+    body = r.get_json()
+    assert "ai_budget_max_usd" in body["message"] and "50" in body["message"]
+    assert "ai_budget_usd" in body["errors"]["json"]
+    with runtime.db.session() as s:
+        ws = s.get(Workspace, team.wid)
+        assert ws.name == "Team" and ws.ai_budget_usd == Decimal("3.00")  # nothing half-written
+    r = client.patch(url, json={"ai_budget_usd": 50}, headers=team.headers("owner"))
+    assert r.status_code == 200 and r.get_json()["ai_budget_usd"] == 50
+
+
+def test_ai_budget_maximum_defaults_to_a_finite_figure(client: Any, team: Team) -> None:
+    r = client.patch(f"/api/v1/workspaces/{team.wid}", json={"ai_budget_usd": 99_999_999}, headers=team.headers("owner"))
+    assert r.status_code == 422 and "ai_budget_max_usd = 1000" in r.get_json()["message"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_workspaces_per_user": 3}])
+def test_workspace_creation_is_limited_per_user(client: Any, register: Any, runtime: Any) -> None:
+    m = register()  # registration made the first
+    for name in ("Second", "Third"):
+        assert client.post("/api/v1/workspaces", json={"name": name}, headers=m.headers).status_code == 201
+    r = client.post("/api/v1/workspaces", json={"name": "Fourth"}, headers=m.headers)
+    assert r.status_code == 403, r.get_json()
+    msg = r.get_json()["message"]
+    assert "max_workspaces_per_user = 3" in msg and "own 3" in msg
+    with runtime.db.session() as s:
+        assert "Fourth" not in [w.name for w in s.scalars(select(Workspace))]
+    # the limit is per user: someone else still creates theirs
+    other = register()
+    assert client.post("/api/v1/workspaces", json={"name": "Theirs"}, headers=other.headers).status_code == 201
+    # handing one over (leaving as owner once another owner exists) frees a place
+    listed = client.get("/api/v1/workspaces", headers=m.headers).get_json()
+    second = next(w["id"] for w in listed if w["name"] == "Second")
+    assert client.post(f"/api/v1/workspaces/{second}/members", json={"email": other.email, "role": "owner"},
+                       headers=m.headers).status_code == 202
+    assert client.delete(f"/api/v1/workspaces/{second}/members/{m.user_id}", headers=m.headers).status_code == 204
+    assert client.post("/api/v1/workspaces", json={"name": "Fourth"}, headers=m.headers).status_code == 201
