@@ -301,6 +301,41 @@ def _kills_section(k: dict[str, Any], origin: dict[str, Any] | None) -> list[str
     ]
 
 
+def _bodies_section(b: dict[str, Any]) -> list[str]:
+    lim = b["limits"]
+    L = [
+        f"## 5. Large bodies: {b['concurrency']} concurrent {b['body_mb']} MB bodies to each kind of route",
+        "",
+        f"Server: {b['server']}: every request of a round in the same process. Limits: JSON routes "
+        f"{lim['json_max_bytes'] // 1024} KiB, webhooks {lim['webhook_max_bytes'] // 1024} KiB, uploads "
+        f"{lim['media_max_bytes'] // (1024 * 1024)} MiB. Bodies sent from raw sockets a megabyte at a time; a "
+        "client stops writing once the server has answered. Peak RSS is the worker's `VmHWM`, read after a "
+        "warm-up (20 small requests of each kind at once) and after each round (rounds in the order shown). "
+        "The uploads are MP4 files, accepted and stored, then deleted.",
+        "",
+    ]
+    for name, c in b["configs"].items():
+        L += [
+            f"Allocator: {name}.",
+            "",
+            "| route kind | path | answers | answered before the body was sent | MB sent (all 20) | seconds "
+            "| worker peak RSS before -> after (MB) | growth (MB) |",
+            "|---|---|---|---:|---:|---:|---|---:|",
+        ]
+        for kind, r in c["rounds"].items():
+            L.append(f"| {kind} | `{r['path']}` | {r['statuses']} | {r['answered_before_body_sent']} | "
+                     f"{r['mb_sent_total']} | {r['seconds']} | {r['peak_rss_before_mb']} -> "
+                     f"{r['peak_rss_after_mb']} | {r['peak_rss_growth_mb']} |")
+        L += ["", f"Whole run: worker peak RSS {c['baseline_peak_rss_mb']} MB after the warm-up, "
+              f"{c['final_peak_rss_mb']} MB at the end: **{c['peak_rss_growth_mb']} MB** of growth.", ""]
+    first = next(iter(b["configs"].values()))
+    sample = {n: r["sample_answer"] for n, r in first["rounds"].items() if r["sample_answer"]}
+    if sample:
+        L += ["Answers (first 300 bytes of one per round):", "", "```",
+              *[f"{n}: {a.strip()}" for n, a in sample.items()], "```", ""]
+    return L
+
+
 def _notes(results: dict[str, Any]) -> list[str]:
     """Why a target is met or not, computed from this run's figures."""
     cpus = results["machine"]["cpus"]

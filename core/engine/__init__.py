@@ -5,6 +5,8 @@
 * :mod:`.publish` publishes one target exactly once;
 * :mod:`.refresh` refreshes tokens under a per-account lock;
 * :mod:`.reconcile` turns dead workers' targets into lookups, not re-sends;
+* :mod:`.liveness` lets a dispatcher tell a dead worker (its heartbeat in
+  Redis stopped) within seconds rather than after its lease;
 * :mod:`.embedded` runs it all inside the app; :mod:`.commands` holds
   ``clientnest worker`` and ``clientnest scheduler``.
 

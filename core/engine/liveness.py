@@ -16,7 +16,8 @@ Redis losing its data (flush, restart without persistence) removes every
 key at once, and live workers need a beat to come back. So nobody is
 declared dead while the queue's marker key (:data:`EPOCH_KEY`) is missing or
 for :data:`ALIVE_TTL` + 2 beats after a loss was noticed
-(:func:`note_loss`); the marker and the keys are read in one ``MULTI``, so a
+(:func:`note_loss`) or after Redis started (a restart from a snapshot keeps
+the marker but not the short-lived keys); the marker and the keys are read in one ``MULTI``, so a
 flush cannot fall between the reads. A process that does not beat (the
 in-process runner, a test calling the job functions) records no heartbeat
 mark and is left to its lease.
@@ -121,12 +122,16 @@ def dead_processes(redis: Redis, names: Iterable[str]) -> set[str]:
     if not ids:
         return set()
     with redis.pipeline(transaction=True) as pipe:
+        pipe.info("server")
         pipe.exists(EPOCH_KEY)
         pipe.exists(_LOSS_KEY)
         for name in ids:
             pipe.exists(_alive_key(name))
-        epoch, loss, *alive = pipe.execute()
-    if not epoch or loss:
+        server, epoch, loss, *alive = pipe.execute()
+    # a Redis restarted from a snapshot keeps the marker but not the
+    # short-lived keys: wait until live workers have beaten again
+    restarted = int(server.get("uptime_in_seconds", 0)) < ALIVE_TTL + 2 * BEAT_SECONDS
+    if not epoch or loss or restarted:
         return set()
     return {name for name, up in zip(ids, alive, strict=True) if not up}
 

@@ -17,8 +17,6 @@ from clientnest.hookspecs import hookimpl
 from clientnest.models import TargetStatus
 from clientnest.queue import redis_connection
 
-from .conftest import subprocess_env
-
 FAKE_PLUGIN = "fake=clientnest.testing.fake_platform:plugin"
 
 
@@ -42,10 +40,9 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("command", ["worker", "scheduler"])
-def test_with_redis_down_worker_and_scheduler_wait_one_line_per_try(runtime, fake, command, request):
+def test_with_redis_down_worker_and_scheduler_wait_one_line_per_try(engine_process_env, command, request):
     """Both stay up and say once per try that Redis is unreachable."""
-    env = subprocess_env(runtime, fake, REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
-                         CLIENTNEST_LOG_LEVEL="INFO")
+    env = dict(engine_process_env, REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0", CLIENTNEST_LOG_LEVEL="INFO")
     args = [command, "--extra-plugin", FAKE_PLUGIN] + (["--interval", "0.2"] if command == "scheduler" else [])
     proc = subprocess.Popen([sys.executable, "-m", "clientnest.engine.commands", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
