@@ -3012,24 +3012,24 @@ export interface components {
             /** @description what the posts should say */
             brief: string;
             /** @default en */
-            language: string;
+            language?: string;
             /** @description platform names, e.g. twitter, instagram */
             platforms: string[];
             /**
              * @description AI provider to use (e.g. deepseek, offline); default: the configured one, or the offline provider when no provider has a key
              * @default null
              */
-            provider: string | null;
+            provider?: string | null;
             /**
              * @description e.g. friendly, professional, playful, excited
              * @default friendly
              */
-            tone: string;
+            tone?: string;
             /**
              * @description drafts per platform
              * @default 1
              */
-            variants: number;
+            variants?: number;
         };
         DraftsOut: {
             /** @description answered from the response cache, at no cost */
@@ -3061,13 +3061,13 @@ export interface components {
         };
         HashtagsIn: {
             /** @default 5 */
-            count: number;
+            count?: number;
             platform: string;
             /**
              * @description AI provider to use (e.g. deepseek, offline); default: the configured one, or the offline provider when no provider has a key
              * @default null
              */
-            provider: string | null;
+            provider?: string | null;
             text: string;
         };
         HashtagsOut: {
@@ -3236,32 +3236,32 @@ export interface components {
             /** @description the workspace's social accounts to publish on (one target each) */
             account_ids: number[];
             /** @default null */
-            first_comment: string | null;
+            first_comment?: string | null;
             /**
              * Format: url
              * @default null
              */
-            link: string | null;
+            link?: string | null;
             media_ids?: number[];
             /** @description per-account changes: {"<account_id>": {"text": "..."}} */
             overrides?: {
                 [key: string]: components["schemas"]["Override"];
             };
             /** @default false */
-            publish_now: boolean;
+            publish_now?: boolean;
             /** @default false */
-            queue: boolean;
+            queue?: boolean;
             /**
              * Format: date-time
              * @description ISO 8601 with offset; at most 60 s in the past (then it counts as now)
              * @default null
              */
-            scheduled_at: string | null;
+            scheduled_at?: string | null;
             /**
              * @description may be empty only with media
              * @default
              */
-            text: string;
+            text?: string;
             thread?: string[];
         };
         PostDetail: {
@@ -3327,14 +3327,14 @@ export interface components {
             /** Format: email */
             email: string;
             /** @default  */
-            name: string;
+            name?: string;
             password: string;
             /**
              * @description IANA time zone name, e.g. Europe/Paris
              * @default UTC
              * @example Europe/Paris
              */
-            timezone: string;
+            timezone?: string;
             workspace_name: string;
         };
         Registered: {
@@ -3350,7 +3350,7 @@ export interface components {
              * @description AI provider to use (e.g. deepseek, offline); default: the configured one, or the offline provider when no provider has a key
              * @default null
              */
-            provider: string | null;
+            provider?: string | null;
         };
         RepliesOut: {
             /** @description answered from the response cache, at no cost */
@@ -3404,17 +3404,17 @@ export interface components {
         };
         ReplyContextIn: {
             /** @default null */
-            max_length: number | null;
+            max_length?: number | null;
             /**
              * @description where the reply goes; its length limit applies
              * @default null
              */
-            platform: string | null;
+            platform?: string | null;
             /**
              * @description the post the comment is on
              * @default
              */
-            post_text: string;
+            post_text?: string;
             /** @description rules for this reply, added to the workspace's reply rules */
             rules?: string[];
         };
@@ -3438,12 +3438,12 @@ export interface components {
              * @description send although the last attempt's outcome is unknown (after checking the platform that the reply is not there)
              * @default false
              */
-            resend: boolean;
+            resend?: boolean;
             /**
              * @description the reply; omitted or null: send the drafted reply
              * @default null
              */
-            text: string | null;
+            text?: string | null;
         };
         RewriteIn: {
             /** @description the platform to adapt it for */
@@ -3452,7 +3452,7 @@ export interface components {
              * @description AI provider to use (e.g. deepseek, offline); default: the configured one, or the offline provider when no provider has a key
              * @default null
              */
-            provider: string | null;
+            provider?: string | null;
             text: string;
         };
         RewriteOut: {
@@ -3492,7 +3492,7 @@ export interface components {
              * @description AI provider to use (e.g. deepseek, offline); default: the configured one, or the offline provider when no provider has a key
              * @default null
              */
-            provider: string | null;
+            provider?: string | null;
             /** @description up to 100 texts, scored in one provider call */
             texts: string[];
         };
@@ -3769,7 +3769,7 @@ export interface components {
              * @default UTC
              * @example Europe/Paris
              */
-            timezone: string;
+            timezone?: string;
         };
         WorkspacePatch: {
             /** @description monthly AI budget in USD, >= 0 */
