@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from clientnest.runtime import Runtime, build_runtime, set_current
 from clientnest.settings import load_settings
 
-from . import db_session
+from . import db_session, webapp
 from .cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from .extensions import api
 from .json_provider import FastJSONProvider
@@ -93,6 +93,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
     for name in BLUEPRINTS:
         module = importlib.import_module(f"clientnest.api.{name}.routes")
         api.register_blueprint(module.blp)
+
+    webapp.init_app(app, webapp.resolve_dist_dir(settings.web_dist_dir))
 
     if settings.sandbox:
         _mount_sandboxes(app, runtime)
