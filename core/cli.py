@@ -108,6 +108,12 @@ def _ensure_demo_login(runtime: Any) -> tuple[str, str, str]:
     return DEMO_EMAIL, DEMO_PASSWORD, token
 
 
+def _web_built(settings: Any) -> bool:
+    from clientnest.api.webapp import resolve_dist_dir
+
+    return (resolve_dist_dir(settings.web_dist_dir) / "index.html").is_file()
+
+
 @cli.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -142,6 +148,7 @@ def run_cmd(host: str, port: int) -> None:
     sandboxes = app.extensions.get("clientnest_sandboxes", [])
     click.echo("")
     click.echo(f"ClientNest is running at {base}")
+    click.echo(f"  Dashboard:   {base}/{'' if _web_built(settings) else '   (not built yet: make web, needs Node.js 20+)'}")
     click.echo(f"  Swagger UI:  {base}/api/docs")
     click.echo(f"  OpenAPI:     {base}/api/v1/openapi.json")
     click.echo(f"  Demo login:  {email} / {password}")

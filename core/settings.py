@@ -90,6 +90,9 @@ class Settings:
     #: how long an identical AI request is answered from the response cache
     ai_cache_ttl_seconds: int = 24 * 3600
     log_level: str = "INFO"
+    #: the built web app (``npm run build`` in web/); a relative path is looked
+    #: up in the working directory, then in the source tree
+    web_dist_dir: str = "web/dist"
     #: hours after publishing at which a target's metrics are collected
     metrics_schedule_hours: tuple[float, ...] = (1.0, 6.0, 24.0, 72.0, 168.0)
     #: comment polls: every ``comment_poll_fast_minutes`` for the first
@@ -165,6 +168,7 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_EMBEDDED_DISPATCHER": "embedded_dispatcher",
     "CLIENTNEST_SANDBOX": "sandbox",
     "CLIENTNEST_LOG_LEVEL": "log_level",
+    "CLIENTNEST_WEB_DIST_DIR": "web_dist_dir",
     "CLIENTNEST_AI_PROVIDER": "ai_provider",
     "CLIENTNEST_AI_CACHE_TTL_SECONDS": "ai_cache_ttl_seconds",
     "CLIENTNEST_METRICS_SCHEDULE_HOURS": "metrics_schedule_hours",
