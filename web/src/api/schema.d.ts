@@ -47,6 +47,107 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * You, as GET /me answers, if signed in; else 401.
+         * @description Signed in by the cookie, the answer sets the CSRF cookie again, so an app
+         *     that lost it (or a key rotation) needs no new sign-in.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                401: components["responses"]["UNAUTHORIZED"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /**
+         * Sign a browser in: sets the session and CSRF cookies; answers you, as GET /me does.
+         * @description The session lasts 14 days and is listed among your tokens (label
+         *     "browser session"); DELETE /auth/session or revoking that token ends it.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SessionCreate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        /** @description clientnest_session (HttpOnly) and clientnest_csrf */
+                        "Set-Cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                401: components["responses"]["UNAUTHORIZED"];
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                429: components["responses"]["TOO_MANY_REQUESTS"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        /**
+         * Sign the browser out: revokes the session and clears both cookies.
+         * @description Needs the CSRF header while the session is valid. Without a session (or
+         *     with one that already ended) it only clears the cookies; a bearer token
+         *     is never revoked here (use DELETE /auth/tokens/{id}).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                403: components["responses"]["FORBIDDEN"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/tokens": {
         parameters: {
             query?: never;
@@ -3521,6 +3622,11 @@ export interface components {
             reasons: string[];
             /** @description -1 (very negative) to 1 (very positive) */
             score: number;
+        };
+        SessionCreate: {
+            /** Format: email */
+            email: string;
+            password: string;
         };
         SkippedTarget: {
             account_id: number;
