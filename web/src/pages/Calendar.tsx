@@ -81,6 +81,13 @@ export default function CalendarPage() {
   }, [posts.data, tz, accountList, accountId, platform, status, canEdit, showSlots, range, slotQueries]);
 
   const onDatesSet = (arg: DatesSetArg) => {
+    // FullCalendar's toolbar icons are role=img without a name; the buttons carry the name
+    requestAnimationFrame(() =>
+      arg.view.calendar.el.querySelectorAll('.fc-icon').forEach((el) => {
+        el.removeAttribute('role');
+        el.setAttribute('aria-hidden', 'true');
+      }),
+    );
     const start = arg.start.toISOString();
     const end = arg.end.toISOString();
     if (!range || range.start !== start || range.end !== end) setRange({ start, end });

@@ -285,7 +285,7 @@ export default function ComposerPage() {
         {values.when === 'schedule' && (
           <label>
             Date and time ({tz})
-            <input type="datetime-local" {...register('at')} />
+            <input type="datetime-local" step={1} {...register("at")} />
           </label>
         )}
         <FieldError error={error} field={['scheduled_at', 'queue', 'publish_now']} />
