@@ -7,15 +7,24 @@ const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
 const base = () => process.env.E2E_BASE_URL!;
 const TZ = 'Europe/Paris';
-const stamp = Date.now();
+
+// The tests run in order in one worker; what one finds for the next is kept in a file, since
+// a failed test restarts the worker (and a failure should not hide the tests after it).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+const STATE = process.env.E2E_STATE_FILE; // unset while the runner only lists the tests
+let memory: State = { wid: 0, accountId: 0, publishedPostId: 0 };
+type State = { wid: number; accountId: number; publishedPostId: number; stamp?: number };
+const load = (): State => (STATE && existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : memory);
+const save = (patch: Partial<State>) => {
+  memory = { ...load(), ...patch };
+  if (STATE) writeFileSync(STATE, JSON.stringify(memory));
+};
+let { wid, accountId, publishedPostId } = load();
+if (!load().stamp) save({ stamp: Date.now() });
+const stamp = load().stamp!;
 const owner = { email: `owner-${stamp}@example.com`, password: 'a-long-password-1', name: 'Olive Owner' };
 const viewer = { email: `viewer-${stamp}@example.com`, password: 'a-long-password-2', name: 'Vic Viewer' };
-
-let wid = 0;
-let accountId = 0;
-let publishedPostId = 0;
-
-test.describe.configure({ mode: 'serial' });
+test.beforeEach(() => ({ wid, accountId, publishedPostId } = load()));
 
 async function csrf(ctx: BrowserContext): Promise<string> {
   return (await ctx.cookies()).find((c) => c.name === 'clientnest_csrf')?.value ?? '';
@@ -74,6 +83,7 @@ test('register, and the login and register pages pass axe', async ({ page }) => 
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page).toHaveURL(/\/w\/\d+\/calendar/);
   wid = Number(page.url().match(/\/w\/(\d+)\//)![1]);
+  save({ wid });
   await expect(page.getByRole('heading', { name: 'Calendar' })).toBeVisible();
   await expect(page.getByText(`Times in ${TZ}`)).toBeVisible();
   await axeScan(page, 'calendar');
@@ -90,6 +100,7 @@ test('connect X through the sandbox OAuth', async ({ page }) => {
   await expect(page.locator('.account .badge')).toHaveText('connected');
   const accounts = await call(page, 'GET', `/api/v1/workspaces/${wid}/accounts`);
   accountId = accounts.body[0].id;
+  save({ accountId });
   expect(accounts.body[0].platform).toBe('twitter');
   await axeScan(page, 'accounts');
 });
@@ -121,10 +132,10 @@ test('a 281-character post shows the error; fixed and scheduled, it turns publis
   const mine = posts.body.items.filter((p: { text: string }) => p.text === body);
   expect(mine).toHaveLength(1);
   publishedPostId = mine[0].id;
+  save({ publishedPostId });
 
   await page.getByRole('link', { name: 'See it on the calendar' }).click();
   await expect(page.locator('.fc')).toBeVisible();
-  await expect(page.getByText('● live')).toBeVisible();
   const ev = page.locator(`[data-post-id="${publishedPostId}"]`);
   await expect(ev).toHaveAttribute('data-status', 'scheduled');
   await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
@@ -132,6 +143,8 @@ test('a 281-character post shows the error; fixed and scheduled, it turns publis
   expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
   await ev.click();
   await expect(page.getByRole('region', { name: 'Post details' })).toContainText('Published');
+  // the change came through the workspace's event stream (without it the page polls every 5 s)
+  await expect(page.getByText('● live')).toBeVisible();
 });
 
 test('drag a post to another day: the new time is stored', async ({ page }) => {

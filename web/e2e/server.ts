@@ -38,7 +38,10 @@ async function waitFor(url: string, child: ChildProcess, ms: number): Promise<vo
 }
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
-  if (process.env.E2E_BASE_URL) return async () => {};
+  if (process.env.E2E_BASE_URL) {
+    process.env.E2E_STATE_FILE ??= join(mkdtempSync(join(tmpdir(), 'clientnest-e2e-')), 'e2e-state.json');
+    return async () => {};
+  }
   const exe = process.env.CLIENTNEST_BIN ?? join(repo, '.venv/bin/clientnest');
   if (!existsSync(exe)) throw new Error(`${exe} not found: run 'make install' in the repository root first`);
   if (!existsSync(join(web, 'dist/index.html'))) throw new Error('web/dist is missing: npm run build first');
@@ -69,7 +72,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     throw e;
   }
   process.env.E2E_BASE_URL = base;
-  process.env.E2E_SERVER_LOG = join(dataDir, 'server.log');
+  process.env.E2E_STATE_FILE = join(dataDir, 'e2e-state.json');
   return async () => {
     child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));

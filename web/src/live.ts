@@ -1,6 +1,6 @@
 // Live updates: the workspace's Server-Sent Events stream patches the cached posts at once
 // (no reload), then refetches them in the background.
-import { useEffect, useState } from 'react';
+import { createContext, useContext, useEffect, useState } from 'react';
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import type { Post } from './api/client';
 
@@ -85,3 +85,7 @@ export function useLiveEvents(wid: number): boolean {
   }, [wid, qc]);
   return open;
 }
+
+/** Whether the workspace's event stream is open (pages poll while it is not). */
+export const LiveContext = createContext(false);
+export const useLive = () => useContext(LiveContext);

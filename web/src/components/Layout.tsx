@@ -4,7 +4,7 @@ import { useState } from 'react';
 import { atLeast, signOut, useAuth } from '../auth';
 import { theme } from '../theme';
 import { useWorkspace } from '../workspace';
-import { useLiveEvents } from '../live';
+import { LiveContext, useLiveEvents } from '../live';
 import { ErrorBox } from './ErrorText';
 
 export function Layout() {
@@ -82,7 +82,9 @@ export function Layout() {
           ))}
       </nav>
       <main className="content">
-        <Outlet />
+        <LiveContext.Provider value={live}>
+          <Outlet />
+        </LiveContext.Provider>
       </main>
     </div>
   );

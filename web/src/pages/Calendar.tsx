@@ -15,6 +15,7 @@ import { useWorkspace } from '../workspace';
 import { atLeast } from '../auth';
 import { applyDelta, displayStatus, postTitle, STATUS_LABEL, toCalendarEvents, wallStart } from '../lib/calendar';
 import { slotInstants } from '../lib/time';
+import { useLive } from '../live';
 import { ErrorBox } from '../components/ErrorText';
 import { PostPanel } from '../components/PostPanel';
 
@@ -35,6 +36,7 @@ export default function CalendarPage() {
   const calRef = useRef<FullCalendar>(null);
   const narrow = typeof window !== 'undefined' && window.innerWidth < 640;
 
+  const live = useLive();
   const accounts = useAccounts(wid);
   const platforms = usePlatforms();
   const posts = useQuery({
@@ -42,6 +44,8 @@ export default function CalendarPage() {
     queryFn: () => fetchPostsRange(wid, range!.start, range!.end),
     enabled: !!range,
     placeholderData: (prev) => prev,
+    // the event stream updates the calendar at once; without it, poll
+    refetchInterval: live ? false : 5_000,
   });
   const slotQueries = useQueries({
     queries: (accounts.data ?? [])
@@ -83,7 +87,7 @@ export default function CalendarPage() {
   const onDatesSet = (arg: DatesSetArg) => {
     // FullCalendar's toolbar icons are role=img without a name; the buttons carry the name
     requestAnimationFrame(() =>
-      arg.view.calendar.el.querySelectorAll('.fc-icon').forEach((el) => {
+      document.querySelectorAll('.fc .fc-icon').forEach((el) => {
         el.removeAttribute('role');
         el.setAttribute('aria-hidden', 'true');
       }),
