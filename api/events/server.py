@@ -77,11 +77,11 @@ class RedisHub:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        self._end_all()
+        self.end_all()
         await self.pubsub.aclose()
         await self.redis.aclose()
 
-    def _end_all(self) -> None:
+    def end_all(self) -> None:
         for queues in self._queues.values():
             for q in queues:
                 _end(q)
@@ -97,7 +97,7 @@ class RedisHub:
                 # replay from their Last-Event-ID once Redis is back)
                 log.warning("events: Redis pub/sub failed (%s); ending %d streams", exc,
                             sum(len(q) for q in self._queues.values()))
-                self._end_all()
+                self.end_all()
                 await asyncio.sleep(1.0)
                 continue
             if raw is None:
@@ -167,11 +167,17 @@ class BusHub:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self._pumps: dict[int, tuple[Subscription, asyncio.Task[None]]] = {}
+        self._queues: dict[int, Queue] = {}
 
     async def start(self) -> None:
         pass
 
+    def end_all(self) -> None:
+        for q in self._queues.values():
+            _end(q)
+
     async def close(self) -> None:
+        self.end_all()
         for sub, task in list(self._pumps.values()):
             task.cancel()
             sub.close()
@@ -186,9 +192,11 @@ class BusHub:
                     _offer(q, msg)
 
         self._pumps[id(q)] = (sub, asyncio.create_task(pump()))
+        self._queues[id(q)] = q
         return q
 
     async def unlisten(self, wid: int, q: Queue) -> None:
+        self._queues.pop(id(q), None)
         pair = self._pumps.pop(id(q), None)
         if pair is not None:
             pair[1].cancel()
@@ -326,10 +334,16 @@ def build_app(runtime: Runtime) -> web.Application:
         await hub.start()
         app[HUB] = hub
 
+    async def end_streams(app: web.Application) -> None:
+        # before the server waits for its handlers: an idle stream would
+        # otherwise notice only at its next heartbeat
+        app[HUB].end_all()
+
     async def stop(app: web.Application) -> None:
         await app[HUB].close()
 
     app.on_startup.append(start)
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(stop)
     app.router.add_get(PATH_TEMPLATE.replace("{wid}", r"{wid:\d+}"), _events)
     app.router.add_get("/healthz", _healthz)
