@@ -52,7 +52,9 @@ _QUEUE_SIZE = 1000
 _IDLE_CHANNEL = "clientnest:events:-"
 _END = None  # put on a queue: end that stream
 
-Queue = asyncio.Queue[Message | None]
+#: a message and its SSE text, encoded once for every stream that gets it
+Item = tuple[Message, str]
+Queue = asyncio.Queue[Item | None]
 
 
 class RedisHub:
@@ -110,8 +112,9 @@ class RedisHub:
             elif raw["type"] == "message":
                 wid = int(name.rsplit(":", 1)[1])
                 msg = parse_wire(raw["data"])
+                item = (msg, encode([msg]))
                 for q in list(self._queues.get(wid, ())):
-                    _offer(q, msg)
+                    _offer(q, item)
 
     async def listen(self, wid: int) -> Queue:
         """A queue of ``wid``'s events, fed from the moment this returns."""
@@ -189,7 +192,7 @@ class BusHub:
         async def pump() -> None:
             while True:
                 for msg in await asyncio.to_thread(sub.get, 0.5):
-                    _offer(q, msg)
+                    _offer(q, (msg, encode([msg])))
 
         self._pumps[id(q)] = (sub, asyncio.create_task(pump()))
         self._queues[id(q)] = q
@@ -213,9 +216,9 @@ RUNTIME = web.AppKey("runtime", Runtime)
 HUB = web.AppKey("hub", RedisHub | BusHub)
 
 
-def _offer(q: Queue, msg: Message) -> None:
+def _offer(q: Queue, item: Item) -> None:
     try:
-        q.put_nowait(msg)
+        q.put_nowait(item)
     except asyncio.QueueFull:
         _end(q)
 
@@ -288,19 +291,20 @@ async def _events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await resp.write(HEARTBEAT.encode())
             else:
-                batch, ended = [], first is _END
-                if first is not _END:
+                batch: list[Item] = []
+                ended = first is _END
+                if first is not None:
                     batch.append(first)
                 while not ended and not q.empty():
                     more = q.get_nowait()
-                    if more is _END:
+                    if more is None:
                         ended = True
                     else:
                         batch.append(more)
                 if seen is not None:  # already sent from the backlog
-                    batch = [m for m in batch if stream_id_key(m.id) > seen]
+                    batch = [it for it in batch if stream_id_key(it[0].id) > seen]
                 if batch:
-                    await resp.write(encode(batch).encode())
+                    await resp.write("".join(text for _, text in batch).encode())
                 if ended:
                     break
             if loop.time() >= next_check:
