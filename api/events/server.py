@@ -266,17 +266,27 @@ async def _events(request: web.Request) -> web.StreamResponse:
         member = await asyncio.to_thread(_member, rt, token, wid)
     except AuthFailure as exc:
         return _error(401, str(exc), **unauthorized)
+    except Exception as exc:  # the database is unreachable
+        log.warning("events: cannot check credentials: %s", type(exc).__name__)
+        return _error(503, "live events are unavailable for a moment; retry", **{"Retry-After": "3"})
     if not member:
         return _error(404, f"workspace {wid} not found")
 
     last_id = request.headers.get("Last-Event-ID")
-    if isinstance(hub, BusHub):
-        q = await hub.listen(wid, last_id)
-        backlog: list[Message] = []
-    else:
-        q = await hub.listen(wid)
-        # listening first, then reading what was missed: nothing falls between
-        backlog = await hub.replay(wid, last_id) if valid_stream_id(last_id) else []
+    q: Queue | None = None
+    try:
+        if isinstance(hub, BusHub):
+            q = await hub.listen(wid, last_id)
+            backlog: list[Message] = []
+        else:
+            q = await hub.listen(wid)
+            # listening first, then reading what was missed: nothing falls between
+            backlog = await hub.replay(wid, last_id) if valid_stream_id(last_id) else []
+    except Exception as exc:  # Redis unreachable: the browser retries by itself
+        log.warning("events: cannot open a stream of workspace %s: %s", wid, exc)
+        if q is not None:
+            await hub.unlisten(wid, q)
+        return _error(503, "live events are unavailable for a moment; retry", **{"Retry-After": "3"})
     seen = stream_id_key(backlog[-1].id) if backlog else None
     settings = rt.settings
     resp = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream"})
@@ -312,6 +322,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
                     allowed = await asyncio.to_thread(_member, rt, token, wid)
                 except AuthFailure:
                     allowed = False
+                except Exception:  # the database blinked: check again next time
+                    allowed = True
                 if not allowed:
                     await resp.write(CLOSING.encode())
                     break
