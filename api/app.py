@@ -37,6 +37,7 @@ BLUEPRINTS = (
     "ai",
     "inbox",
     "webhooks",
+    "events",
 )
 
 

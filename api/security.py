@@ -41,7 +41,7 @@ from .db_session import connection, runtime
 __all__ = [
     "auth_required", "current_user", "workspace_access", "ROLE_RANK", "role_at_least",
     "Caller", "CallerToken", "WorkspaceRow", "MembershipRow",
-    "Authenticated", "AuthFailure", "find_caller", "csrf_signer",
+    "Authenticated", "AuthFailure", "find_caller", "csrf_signer", "credentials",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -166,8 +166,9 @@ def _unauthorized(message: str) -> NoReturn:
     abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="clientnest"'})
 
 
-def _credentials() -> tuple[str, bool]:
-    """The request's token and whether it came from the session cookie."""
+def credentials() -> tuple[str, bool]:
+    """The request's token and whether it came from the session cookie (401
+    when there is neither)."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -187,7 +188,7 @@ def _authenticate() -> None:
     ``g.token``. On a workspace route the caller's membership of the URL's
     workspace comes back from the same query (one round trip per request)
     and waits in ``g`` for :func:`workspace_access`."""
-    token, by_cookie = _credentials()
+    token, by_cookie = credentials()
     wid = (request.view_args or {}).get("wid")
     try:
         found = find_caller(connection(), token, wid)

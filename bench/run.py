@@ -1,9 +1,10 @@
-"""Run the benchmarks of issue 3 and write bench/RESULTS.md.
+"""Run the benchmarks of issues 3 and 12 and write bench/RESULTS.md.
 
 ``python -m bench.run`` (``make bench``). PostgreSQL, Redis, gunicorn and RQ
 workers on loopback; load from separate processes. Options::
 
-    --only api,pipeline,lateness,dispatcher   run a subset
+    --only api,pipeline,lateness,dispatcher,events   run a subset (the other
+                         benchmarks' figures are kept from RESULTS.json)
     --workers N          RQ worker processes (default 3: the best of 2-6 measured on 2 cores)
     --targets N          pipeline size (default 5000)
     --rows N --due N     dispatcher table size and due rows (1,000,000 / 100,000)
@@ -33,7 +34,9 @@ from typing import Any
 from .env import BenchEnv
 from .report import write_report
 
-ALL = ("pipeline", "lateness", "dispatcher", "api")
+ALL = ("pipeline", "lateness", "dispatcher", "api", "events")
+#: keys of a run's results that describe the run, not a benchmark
+_META = ("command", "started_at", "machine", "loadavg_at_start", "config", "total_seconds", "partial_runs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,14 +83,32 @@ def main(argv: list[str] | None = None) -> int:
             from .api import run as run_api
 
             results["api"] = run_api(env, args.seconds)
+        if "events" in only:
+            from .events import run as run_events
+
+            results["events"] = run_events(env, args.seconds)
     finally:
         env.close()
     results["total_seconds"] = round(time.monotonic() - started, 1)
     out = Path(args.out)
+    if set(only) != set(ALL) and out.with_suffix(".json").exists():
+        results = _merge(json.loads(out.with_suffix(".json").read_text()), results, only)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     write_report(results, out)
     print(f"wrote {out} ({results['total_seconds']} s)")
     return 0
+
+
+def _merge(previous: dict[str, Any], run: dict[str, Any], only: list[str]) -> dict[str, Any]:
+    """A partial run's figures over the last full report's: the header keeps
+    the full run's command; each partial run is named with its own."""
+    merged = dict(previous)
+    merged.update({k: v for k, v in run.items() if k not in _META})
+    partial = dict(previous.get("partial_runs", {}))
+    for name in only:
+        partial[name] = {k: run[k] for k in ("command", "started_at", "total_seconds", "loadavg_at_start")}
+    merged["partial_runs"] = partial
+    return merged
 
 
 def _versions(env: BenchEnv) -> dict[str, str]:

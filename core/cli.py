@@ -174,6 +174,31 @@ def run_cmd(host: str, port: int) -> None:
         runtime.close()
 
 
+@cli.command("events")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+def events_cmd(host: str, port: int) -> None:
+    """Production: serve the live event streams (GET /api/v1/workspaces/{wid}/events)
+    on asyncio, fed by Redis; the reverse proxy routes that path here."""
+    from clientnest.api.events.server import run
+
+    from .runtime import build_runtime
+
+    settings = load_settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "the events server needs REDIS_URL (the engine publishes events there); in the embedded mode "
+            "`clientnest run` serves the event streams itself")
+    runtime = build_runtime(settings)
+    click.echo(f"ClientNest events server at http://{host}:{port}/api/v1/workspaces/<wid>/events "
+               f"(Redis {settings.redis_url.rsplit('@', 1)[-1]})")
+    sys.stdout.flush()
+    try:
+        run(runtime, host, port)
+    finally:
+        runtime.close()
+
+
 @cli.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8900, show_default=True, type=int)

@@ -35,6 +35,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Sequence
@@ -63,6 +64,9 @@ __all__ = [
     "channel",
     "stream_key",
     "parse_wire",
+    "replay",
+    "stream_id_key",
+    "valid_stream_id",
     "stage",
     "attach",
     "bus_for",
@@ -365,6 +369,7 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return #ARGV - 2
 """
+_SUBSCRIBE_TIMEOUT = 5.0
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -400,8 +405,18 @@ def replay(client: Redis, workspace_id: int, last_id: str) -> list[Message]:
 
 class _RedisSubscription(Subscription):
     def __init__(self, client: Redis, workspace_id: int, last_id: str | None) -> None:
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = client.pubsub()
         self._pubsub.subscribe(channel(workspace_id))
+        # wait for Redis to confirm: an event published once this returns is
+        # heard (a stream says "connected" only after this)
+        deadline = time.monotonic() + _SUBSCRIBE_TIMEOUT
+        while True:
+            confirm = self._pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+            if confirm is not None and confirm["type"] == "subscribe":
+                break
+            if time.monotonic() >= deadline:
+                self._pubsub.close()
+                raise TimeoutError("Redis did not confirm the subscription")
         # subscribed first, then read what was missed: nothing falls in between
         self._backlog = replay(client, workspace_id, last_id) if valid_stream_id(last_id) else []
         self._seen = stream_id_key(self._backlog[-1].id) if self._backlog else (0, 0)
@@ -416,6 +431,8 @@ class _RedisSubscription(Subscription):
             raw = self._pubsub.get_message(timeout=wait)
             if raw is None:
                 return out
+            if raw["type"] != "message":
+                continue
             msg = parse_wire(raw["data"])
             if stream_id_key(msg.id) > self._seen:  # not already sent from the backlog
                 out.append(msg)

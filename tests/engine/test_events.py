@@ -3,6 +3,7 @@ the workspace's bus (in-process, or Redis pub/sub when
 CLIENTNEST_TEST_REDIS_URL is set); rolled-back changes never do."""
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -122,3 +123,39 @@ def test_last_event_id_replays_what_was_missed(engine: Any) -> None:
         again.close()
     with engine.rt.db.session() as s:
         assert s.scalar(select(PostTarget.status).order_by(PostTarget.id.desc())) == "published"
+
+
+def test_a_publish_reaches_a_stream_of_the_events_server(engine: Any) -> None:
+    """The whole path: the engine publishes (an RQ worker on Redis when
+    CLIENTNEST_TEST_REDIS_URL is set), the events server streams it."""
+    import httpx
+
+    from clientnest.api.events.server import BackgroundServer
+    from clientnest.models import Membership, Role
+    from clientnest.services import identity
+
+    with engine.rt.db.transaction() as s:
+        user, _ws, issued = identity.register(s, email="live@example.com", password="correct horse battery",
+                                              workspace_name="Own")
+        s.add(Membership(workspace_id=engine.workspace_id, user_id=user.id, role=Role.VIEWER))
+    acct = engine.account()
+    with BackgroundServer(engine.rt) as srv, httpx.stream(
+            "GET", f"{srv.url}/api/v1/workspaces/{engine.workspace_id}/events",
+            headers={"Authorization": f"Bearer {issued.secret}"}, timeout=30) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        assert next(lines).startswith("retry:")
+        made = engine.post([acct], "streamed")
+        engine.settle()
+        seen: list[tuple[str, dict[str, Any]]] = []
+        kind = None
+        for line in lines:
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind:
+                seen.append((kind, json.loads(line.removeprefix("data: "))))
+                if kind == "post" and seen[-1][1]["status"] == "published":
+                    break
+        published = [d for k, d in seen if k == "target" and d["status"] == "published"]
+        assert published and published[0]["target_id"] == made.target_ids[0]
+        assert published[0]["url"] == engine.target(made.target_ids[0]).external_url
