@@ -1908,6 +1908,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{wid}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * Live status changes of the workspace's posts and targets (Server-Sent Events).
+         * @description A Server-Sent Events stream (`text/event-stream`) of the workspace's status changes,
+         *     as they are committed:
+         *
+         *     - `event: target`, data `{post_id, target_id, account_id, platform, status, from, error?, published_at?, url?}`
+         *       whenever a target's status changes (queued, publishing, published, failed, unknown, held, scheduled, canceled);
+         *       `error` is the target's `last_error` (`{kind, message}`);
+         *     - `event: post`, data `{post_id, status, from}` when a post's derived status changes.
+         *
+         *     Each event has an `id:`; reconnect with `Last-Event-ID` to get the recent events missed (the browser's
+         *     EventSource does this by itself, after the `retry: 3000` hint). A `: heartbeat` comment comes on a
+         *     quiet stream. The stream ends when the session or token stops being valid or the caller leaves the workspace.
+         *     Authenticate with a bearer token or the session cookie (GET needs no CSRF header). In production this path
+         *     is served by the events server (`clientnest events`); the API itself answers 503 there.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description the id of the last event received: the stream starts with the recent ones after it */
+                    "Last-Event-ID"?: string;
+                };
+                path: {
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the event stream (never ends by itself) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                503: components["responses"]["SERVICE_UNAVAILABLE"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{wid}/media": {
         parameters: {
             query?: never;
