@@ -138,8 +138,21 @@ test('a 281-character post shows the error; fixed and scheduled, it turns publis
   await expect(page.locator('.fc')).toBeVisible();
   const ev = page.locator(`[data-post-id="${publishedPostId}"]`);
   await expect(ev).toHaveAttribute('data-status', 'scheduled');
-  await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+  // note when the calendar first shows it published (a reload would lose these marks)
+  await page.evaluate((pid) => {
+    const w = window as unknown as { __noReload: boolean; __shownPublishedAt?: number };
+    w.__noReload = true;
+    new MutationObserver(() => {
+      if (!w.__shownPublishedAt && document.querySelector(`[data-post-id="${pid}"][data-status="published"]`)) w.__shownPublishedAt = Date.now();
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  }, publishedPostId);
   await expect(ev).toHaveAttribute('data-status', 'published', { timeout: 30_000 });
+  const shownAt = await page.evaluate(() => (window as unknown as { __shownPublishedAt: number }).__shownPublishedAt);
+  const stored = await call(page, 'GET', `/api/v1/workspaces/${wid}/posts/${publishedPostId}`);
+  const publishedAt = DateTime.fromISO(stored.body.targets[0].published_at).toMillis();
+  // on the open calendar within 1 s of publishing (same machine, same clock)
+  console.log(`published -> shown on the open calendar: ${shownAt - publishedAt} ms`);
+  expect(shownAt - publishedAt).toBeLessThan(1_000);
   expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
   await ev.click();
   await expect(page.getByRole('region', { name: 'Post details' })).toContainText('Published');
