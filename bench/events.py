@@ -99,10 +99,10 @@ class _Changes:
         self._thread.join()
 
 
-def _clients(env: BenchEnv, url: str, token: str, seconds: float) -> subprocess.Popen:
+def _clients(env: BenchEnv, url: str, token: str) -> subprocess.Popen:
     p = subprocess.Popen([sys.executable, "-m", "bench.sse_clients", "--url", url, "--token", token,
-                          "--streams", str(STREAMS), "--seconds", str(seconds)],
-                         cwd=ROOT, env=env.env(), stdout=subprocess.PIPE, text=True)
+                          "--streams", str(STREAMS)],
+                         cwd=ROOT, env=env.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline() if p.stdout else ""
     if not line.startswith("READY"):
         p.kill()
@@ -114,8 +114,13 @@ def _clients(env: BenchEnv, url: str, token: str, seconds: float) -> subprocess.
     return p
 
 
+#: after the last change, how long the streams may take to receive it
+_GRACE_SECONDS = 5.0
+
+
 def _latencies(clients: subprocess.Popen, changes: _Changes) -> dict[str, Any]:
-    out, _ = clients.communicate(timeout=300)
+    time.sleep(_GRACE_SECONDS)
+    out, _ = clients.communicate(timeout=300)  # closes their stdin: they stop and report
     result = json.loads(out.strip().splitlines()[-1])
     lat = [(got - changes.started[tid]) * 1000 for tid, status, got in result["received"]
            if tid in changes.started and status == "canceled"]
@@ -164,7 +169,7 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
             groups = {"events server": ev_pids, "gunicorn workers": api_pids}
 
             # 1. status change -> event, 200 streams open, no other load
-            clients = _clients(env, stream_url, token, seconds + 5)
+            clients = _clients(env, stream_url, token)
             cpu = CpuMeter({**groups, "stream clients": [clients.pid]}).start()
             changes = _Changes(rt, wid, batches[0], CHANGE_RATE).start()
             changes.join()
@@ -179,7 +184,7 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
             changes.join()
 
             # 3. the API with 200 streams open (and events flowing to them)
-            clients = _clients(env, stream_url, token, seconds + 5)
+            clients = _clients(env, stream_url, token)
             changes = _Changes(rt, wid, batches[2], CHANGE_RATE).start()
             cpu = CpuMeter({**groups, "stream clients": [clients.pid]}).start()
             with_streams = _load(env, api_url, list_path, seconds=seconds, token=token, mode="rate")
