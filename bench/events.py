@@ -1,4 +1,4 @@
-"""Benchmark 5: live events with 200 open dashboards (issue 12).
+"""Benchmark 6: live events with 200 open dashboards (issue 12).
 
 The production layout: gunicorn (the same sync workers as benchmark 1) for
 the API, ``clientnest events`` (its own process, asyncio) for the streams,
@@ -18,6 +18,7 @@ separate process (``bench.sse_clients``), as 200 browsers would.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -135,6 +136,7 @@ def _latencies(clients: subprocess.Popen, changes: _Changes) -> dict[str, Any]:
 
 
 def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     rt = env.runtime()
     try:
         env.truncate(rt)
@@ -196,6 +198,7 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
             env.stop([api, ev])
         return {
             "streams": STREAMS, "change_rate": CHANGE_RATE, "seconds": seconds, "gunicorn_workers": GUNICORN_WORKERS,
+            "loadavg_at_start": load_at_start,
             "server": f"gunicorn, {GUNICORN_WORKERS} sync workers (API); clientnest events, one asyncio process "
                       "(streams); Redis pub/sub between them and the engine",
             "latency_streams_only": alone, "latency_with_api_load": under_load,
