@@ -1,4 +1,4 @@
-"""Benchmark 5: live events with 200 open dashboards (issue 12).
+"""Benchmark 6: live events with 200 open dashboards (issue 12).
 
 The production layout: gunicorn (the same sync workers as benchmark 1) for
 the API, ``clientnest events`` (its own process, asyncio) for the streams,
@@ -18,6 +18,7 @@ separate process (``bench.sse_clients``), as 200 browsers would.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -99,10 +100,10 @@ class _Changes:
         self._thread.join()
 
 
-def _clients(env: BenchEnv, url: str, token: str, seconds: float) -> subprocess.Popen:
+def _clients(env: BenchEnv, url: str, token: str) -> subprocess.Popen:
     p = subprocess.Popen([sys.executable, "-m", "bench.sse_clients", "--url", url, "--token", token,
-                          "--streams", str(STREAMS), "--seconds", str(seconds)],
-                         cwd=ROOT, env=env.env(), stdout=subprocess.PIPE, text=True)
+                          "--streams", str(STREAMS)],
+                         cwd=ROOT, env=env.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline() if p.stdout else ""
     if not line.startswith("READY"):
         p.kill()
@@ -114,8 +115,13 @@ def _clients(env: BenchEnv, url: str, token: str, seconds: float) -> subprocess.
     return p
 
 
+#: after the last change, how long the streams may take to receive it
+_GRACE_SECONDS = 5.0
+
+
 def _latencies(clients: subprocess.Popen, changes: _Changes) -> dict[str, Any]:
-    out, _ = clients.communicate(timeout=300)
+    time.sleep(_GRACE_SECONDS)
+    out, _ = clients.communicate(timeout=300)  # closes their stdin: they stop and report
     result = json.loads(out.strip().splitlines()[-1])
     lat = [(got - changes.started[tid]) * 1000 for tid, status, got in result["received"]
            if tid in changes.started and status == "canceled"]
@@ -130,6 +136,7 @@ def _latencies(clients: subprocess.Popen, changes: _Changes) -> dict[str, Any]:
 
 
 def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     rt = env.runtime()
     try:
         env.truncate(rt)
@@ -164,7 +171,7 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
             groups = {"events server": ev_pids, "gunicorn workers": api_pids}
 
             # 1. status change -> event, 200 streams open, no other load
-            clients = _clients(env, stream_url, token, seconds + 5)
+            clients = _clients(env, stream_url, token)
             cpu = CpuMeter({**groups, "stream clients": [clients.pid]}).start()
             changes = _Changes(rt, wid, batches[0], CHANGE_RATE).start()
             changes.join()
@@ -179,7 +186,7 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
             changes.join()
 
             # 3. the API with 200 streams open (and events flowing to them)
-            clients = _clients(env, stream_url, token, seconds + 5)
+            clients = _clients(env, stream_url, token)
             changes = _Changes(rt, wid, batches[2], CHANGE_RATE).start()
             cpu = CpuMeter({**groups, "stream clients": [clients.pid]}).start()
             with_streams = _load(env, api_url, list_path, seconds=seconds, token=token, mode="rate")
@@ -191,6 +198,7 @@ def run(env: BenchEnv, seconds: float = 10.0) -> dict[str, Any]:
             env.stop([api, ev])
         return {
             "streams": STREAMS, "change_rate": CHANGE_RATE, "seconds": seconds, "gunicorn_workers": GUNICORN_WORKERS,
+            "loadavg_at_start": load_at_start,
             "server": f"gunicorn, {GUNICORN_WORKERS} sync workers (API); clientnest events, one asyncio process "
                       "(streams); Redis pub/sub between them and the engine",
             "latency_streams_only": alone, "latency_with_api_load": under_load,

@@ -62,6 +62,13 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "tables show how much of it something else used during each run.",
         "",
     ]
+    earlier: dict[str, list[str]] = {}
+    for name, origin in (results.get("origins") or {}).items():
+        if origin.get("started_at") != results["started_at"]:
+            earlier.setdefault(f"`{origin.get('command')}` at {origin.get('started_at')}", []).append(name)
+    if earlier:
+        L += ["Kept from earlier runs (not re-run this time): " + "; ".join(
+            f"{', '.join(names)} from {run}" for run, names in earlier.items()) + ".", ""]
     pipe, noop, late, disp, api = (results.get(k) for k in ("pipeline", "noop", "lateness", "dispatcher", "api"))
 
     # -- summary -----------------------------------------------------------------------
@@ -103,12 +110,12 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     if events:
         alone, loaded = events["latency_streams_only"], events["latency_with_api_load"]
         complete = all(x["deliveries"] == x["deliveries_expected"] for x in (alone, loaded))
-        L.append(f"| 5. status change to event, p99, {events['streams']} open streams | < 1 s | "
+        L.append(f"| 6. status change to event, p99, {events['streams']} open streams | < 1 s | "
                  f"{alone['p99_ms']} ms ({alone['deliveries']:,} of {alone['deliveries_expected']:,} deliveries); "
                  f"{loaded['p99_ms']} ms with the API at 200 req/s | "
                  f"{_verdict(complete and max(alone['p99_ms'], loaded['p99_ms']) < 1000)} |")
         w, wo = events["list_200rps_with_streams"], events["list_200rps_without_streams"]
-        L.append(f"| 5. API list p99 at 200 req/s, {events['streams']} streams open vs none | < 50 ms, as without | "
+        L.append(f"| 6. API list p99 at 200 req/s, {events['streams']} streams open vs none | < 50 ms, as without | "
                  f"{w['p99_ms']} ms vs {wo['p99_ms']} ms (achieved {w['rps']} / {wo['rps']} req/s) | "
                  f"{_verdict(w['p99_ms'] < 50 and w['rps'] >= 195)} |")
     L.append("")
@@ -234,18 +241,20 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         if notes:
             L += [notes, ""]
     if events:
-        L += _events_section(events, results.get("partial_runs", {}).get("events"))
+        L += _events_section(events, results.get("origins", {}).get("events"))
     L += _notes(results)
     out.write_text("\n".join(L))
 
 
-def _events_section(ev: dict[str, Any], partial: dict[str, Any] | None) -> list[str]:
+def _events_section(ev: dict[str, Any], origin: dict[str, Any] | None) -> list[str]:
     alone, loaded = ev["latency_streams_only"], ev["latency_with_api_load"]
     w, wo = ev["list_200rps_with_streams"], ev["list_200rps_without_streams"]
-    L = ["## 5. Live events: 200 open dashboards", ""]
-    if partial:
-        L += [f"Produced separately by `{partial['command']}` at {partial['started_at']} in "
-              f"{partial['total_seconds']} s (load average at its start: {partial['loadavg_at_start']}).", ""]
+    cmd = f" (`{origin['command']}` at {origin['started_at']})" if origin else ""
+    L = ["## 6. Live events: 200 open dashboards", ""]
+    L += [
+        f"Measured by `bench/events.py`{cmd}; load average when it started: {ev.get('loadavg_at_start', '?')}.",
+        "",
+    ]
     L += [
         f"Server: {ev['server']}. {ev['streams']} Server-Sent Events streams held open by one separate "
         "process (aiohttp client), as many browsers would. Status changes are committed by the benchmark "

@@ -3,8 +3,9 @@
 ``python -m bench.run`` (``make bench``). PostgreSQL, Redis, gunicorn and RQ
 workers on loopback; load from separate processes. Options::
 
-    --only api,pipeline,lateness,dispatcher,events   run a subset (the other
-                         benchmarks' figures are kept from RESULTS.json)
+    --only api,pipeline,lateness,dispatcher,events   run a subset; the sections
+                         not run are kept from the previous RESULTS.json (the
+                         report says which run each comes from)
     --workers N          RQ worker processes (default 3: the best of 2-6 measured on 2 cores)
     --targets N          pipeline size (default 5000)
     --rows N --due N     dispatcher table size and due rows (1,000,000 / 100,000)
@@ -35,8 +36,9 @@ from .env import BenchEnv
 from .report import write_report
 
 ALL = ("pipeline", "lateness", "dispatcher", "api", "events")
-#: keys of a run's results that describe the run, not a benchmark
-_META = ("command", "started_at", "machine", "loadavg_at_start", "config", "total_seconds", "partial_runs")
+#: the keys of RESULTS.json each benchmark writes
+_SECTIONS = {"pipeline": ("pipeline", "noop", "pipeline_one_per_job"), "lateness": ("lateness",),
+             "dispatcher": ("dispatcher",), "api": ("api", "api_notes"), "events": ("events",)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,24 +93,30 @@ def main(argv: list[str] | None = None) -> int:
         env.close()
     results["total_seconds"] = round(time.monotonic() - started, 1)
     out = Path(args.out)
-    if set(only) != set(ALL) and out.with_suffix(".json").exists():
-        results = _merge(json.loads(out.with_suffix(".json").read_text()), results, only)
+    _keep_earlier(results, out.with_suffix(".json"), only)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     write_report(results, out)
     print(f"wrote {out} ({results['total_seconds']} s)")
     return 0
 
 
-def _merge(previous: dict[str, Any], run: dict[str, Any], only: list[str]) -> dict[str, Any]:
-    """A partial run's figures over the last full report's: the header keeps
-    the full run's command; each partial run is named with its own."""
-    merged = dict(previous)
-    merged.update({k: v for k, v in run.items() if k not in _META})
-    partial = dict(previous.get("partial_runs", {}))
-    for name in only:
-        partial[name] = {k: run[k] for k in ("command", "started_at", "total_seconds", "loadavg_at_start")}
-    merged["partial_runs"] = partial
-    return merged
+def _keep_earlier(results: dict[str, Any], previous: Path, only: list[str]) -> None:
+    """Record which run each section comes from (``origins``); a subset run
+    keeps the other benchmarks' figures from the previous results."""
+    here = {"command": results["command"], "started_at": results["started_at"]}
+    results["origins"] = {name: here for name in only}
+    if set(only) == set(ALL) or not previous.exists():
+        return
+    prev = json.loads(previous.read_text())
+    prev_origin = {"command": prev.get("command"), "started_at": prev.get("started_at")}
+    for name in ALL:
+        if name in only:
+            continue
+        keys = [k for k in _SECTIONS[name] if k in prev]
+        for k in keys:
+            results[k] = prev[k]
+        if keys:
+            results["origins"][name] = prev.get("origins", {}).get(name, prev_origin)
 
 
 def _versions(env: BenchEnv) -> dict[str, str]:

@@ -2,8 +2,8 @@
 
 ``--streams`` Server-Sent Events connections (asyncio, aiohttp's client) to
 one URL, like that many open dashboards. Prints ``READY <n>`` once every
-stream has its ``: connected`` line, then, after ``--seconds``, one JSON
-line: every ``target`` event each stream received, as ``[target_id,
+stream has its ``: connected`` line, then, when its standard input closes
+(or after ``--seconds`` at most), one JSON line: every ``target`` event each stream received, as ``[target_id,
 status, wall-clock time received]`` (the benchmark knows when it made each
 change, on the same machine's clock).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -57,7 +58,11 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
         for _ in range(a.streams):
             connected += await ready.get()
         print(f"READY {connected}", flush=True)
-        await asyncio.sleep(a.seconds)
+        # until the benchmark closes our stdin (it has made its changes and waited for them)
+        loop = asyncio.get_running_loop()
+        closed = loop.run_in_executor(None, sys.stdin.read)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closed, timeout=a.seconds)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -69,7 +74,7 @@ def main() -> None:
     ap.add_argument("--url", required=True)
     ap.add_argument("--token", required=True)
     ap.add_argument("--streams", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--seconds", type=float, default=600, help="at most this long")
     a = ap.parse_args()
     result = asyncio.run(main_async(a))
     sys.stdout.write(json.dumps(result) + "\n")

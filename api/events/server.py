@@ -297,7 +297,9 @@ async def _events(request: web.Request) -> web.StreamResponse:
         next_check = loop.time() + settings.events_recheck_seconds
         while True:
             try:
-                first = await asyncio.wait_for(q.get(), timeout=settings.events_heartbeat_seconds)
+                # asyncio.timeout, not wait_for: no task per wait (this runs per stream per event)
+                async with asyncio.timeout(settings.events_heartbeat_seconds):
+                    first = await q.get()
             except TimeoutError:
                 await resp.write(HEARTBEAT.encode())
             else:

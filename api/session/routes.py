@@ -3,11 +3,12 @@
 The web app uses these like any API client may: the session is an API token
 (label ``browser session``, expiring after :data:`~..cookies.SESSION_LIFETIME`)
 held in an HttpOnly cookie, with a CSRF cookie beside it (see
-:mod:`clientnest.api.cookies`). Sign-in shares the token route's rate limit
-(per email and per client address) and its credential check.
+:mod:`clientnest.api.cookies`). Sign-in runs the token route's own code
+(``POST /api/v1/auth/tokens``): its login rate limits and credential check.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from flask import Response, g, jsonify, request
@@ -15,11 +16,10 @@ from flask_smorest import Blueprint
 
 from clientnest.db import utcnow
 from clientnest.models import User
-from clientnest.ratelimit import key_for
 from clientnest.services import identity
 
+from ..auth import routes as auth_routes
 from ..auth.errors import identity_errors
-from ..auth.routes import _client_address, _rate_limit
 from ..cookies import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -45,6 +45,9 @@ blp = Blueprint(
 )
 
 _ME = MeSchema()
+#: POST /auth/tokens's view without its request parsing and serialisation:
+#: ``{email, password, label, expires_in_days}`` -> the created token's body
+_create_token = inspect.unwrap(auth_routes.create_token)
 
 
 def _me(user: Caller | User) -> dict[str, Any]:
@@ -86,14 +89,13 @@ def sign_in(data: dict[str, Any]) -> Any:
     The session lasts 14 days and is listed among your tokens (label
     "browser session"); DELETE /auth/session or revoking that token ends it.
     """
-    # the same limit and check as POST /auth/tokens: one login, two ways to hold it
-    _rate_limit("login", key_for("login:email", data["email"]), key_for("login:addr", _client_address()))
-    s = session()
-    with identity_errors():
-        user = identity.authenticate(s, data["email"], data["password"])
-    issued = identity.issue_token(s, user, label=SESSION_LABEL, expires_at=utcnow() + SESSION_LIFETIME)
-    resp = jsonify(_me(user))
-    _set_cookies(resp, issued.secret, int(SESSION_LIFETIME.total_seconds()))
+    # one login, two ways to hold it: POST /auth/tokens's own code makes the
+    # session's token, so its rate limits and credential check apply as they are
+    created = _create_token({"email": data["email"], "password": data["password"], "label": SESSION_LABEL,
+                             "expires_in_days": SESSION_LIFETIME.days})
+    secret = created["token"]
+    resp = jsonify(_me(find_caller(connection(), secret).user))
+    _set_cookies(resp, secret, int(SESSION_LIFETIME.total_seconds()))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
