@@ -13,7 +13,7 @@ import { unwrap } from '../api/errors';
 import { useAccounts, fetchPostsRange, usePlatforms } from '../data';
 import { useWorkspace } from '../workspace';
 import { atLeast } from '../auth';
-import { applyDelta, displayStatus, postTitle, STATUS_LABEL, toCalendarEvents, wallStart } from '../lib/calendar';
+import { applyDelta, displayStatus, matches, postTitle, STATUS_LABEL, toCalendarEvents, wallStart } from '../lib/calendar';
 import { slotInstants } from '../lib/time';
 import { useLive } from '../live';
 import { ErrorBox } from '../components/ErrorText';
@@ -46,6 +46,11 @@ export default function CalendarPage() {
     placeholderData: (prev) => prev,
     // the event stream updates the calendar at once; without it, poll
     refetchInterval: live ? false : 5_000,
+  });
+  // drafts without a time have no place on the grid: listed under it
+  const drafts = useQuery({
+    queryKey: ['posts', wid, 'drafts'],
+    queryFn: async () => (await unwrap(api.GET('/api/v1/workspaces/{wid}/posts', { params: { path: { wid }, query: { status: ['draft'], limit: 50 } } }))).items.filter((p) => !p.scheduled_at),
   });
   const slotQueries = useQueries({
     queries: (accounts.data ?? [])
@@ -214,6 +219,18 @@ export default function CalendarPage() {
         nowIndicator
         eventTimeFormat={{ hour: '2-digit', minute: '2-digit', hour12: false }}
       />
+      <section aria-labelledby="drafts-h" className="drafts">
+        <h2 id="drafts-h">Drafts without a time</h2>
+        <ErrorBox error={drafts.error} title="Could not load drafts" />
+        {drafts.data?.length === 0 && <p className="muted">None.</p>}
+        <ul>
+          {(drafts.data ?? []).filter((p) => matches(p, { accountId, platform, status })).map((p) => (
+            <li key={p.id}>
+              <button type="button" className="link-button" onClick={() => setOpen(p.id)}>{postTitle(p, accountList)}</button>
+            </li>
+          ))}
+        </ul>
+      </section>
       {open != null && (
         <PostPanel wid={wid} postId={open} tz={tz} accounts={accountList} canEdit={canEdit} onClose={() => setOpen(null)} />
       )}

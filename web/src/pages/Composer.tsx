@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useForm } from 'react-hook-form';
 import { useNavigate, useParams, useSearchParams } from 'react-router';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type Post } from '../api/client';
 import { unwrap } from '../api/errors';
 import { useAccounts, usePlatforms } from '../data';
@@ -80,6 +80,14 @@ export default function ComposerPage() {
     content: { text: overrides[a.id!] ?? values.text, media: mediaInfo, link: values.link, thread, firstComment: values.first_comment },
   }));
   const allOk = chosen.length > 0 && checks.every((c) => checkContent(c.account.platform!, rulesOf(c.account.platform!), c.content).ok);
+
+  const nextSlots = useQueries({
+    queries: chosen.map((a) => ({
+      queryKey: ['slots', wid, a.id],
+      queryFn: () => unwrap(api.GET('/api/v1/workspaces/{wid}/accounts/{aid}/slots', { params: { path: { wid, aid: a.id! } } })),
+      enabled: values.when === 'queue',
+    })),
+  });
 
   const toggle = (id: number) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
 
@@ -287,6 +295,18 @@ export default function ComposerPage() {
             Date and time ({tz})
             <input type="datetime-local" step={1} {...register("at")} />
           </label>
+        )}
+        {values.when === 'queue' && (
+          <ul className="muted">
+            {chosen.map((a, i) => {
+              const s = nextSlots[i]?.data;
+              return (
+                <li key={a.id}>
+                  {a.display_name || a.username}: {s ? (s.next_free_slot ? formatInZone(s.next_free_slot, tz) : 'no posting slots: set them on the Accounts page') : '…'}
+                </li>
+              );
+            })}
+          </ul>
         )}
         <FieldError error={error} field={['scheduled_at', 'queue', 'publish_now']} />
       </fieldset>
