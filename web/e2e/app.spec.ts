@@ -256,7 +256,7 @@ test('a viewer finds no compose button', async ({ page, browser }) => {
   await ctx.close();
 });
 
-test('AI assist drafts from a brief and names provider, model and cost', async ({ page }) => {
+test('AI assist drafts from a brief and names provider, model and cost; media upload with progress', async ({ page }) => {
   await signIn(page, owner);
   await page.goto(`${base()}/w/${wid}/compose`);
   await page.getByRole('checkbox', { name: /ClientNest Sandbox/ }).check();
@@ -266,6 +266,18 @@ test('AI assist drafts from a brief and names provider, model and cost', async (
   await expect(page.getByTestId('ai-provenance')).toContainText(/\$\d+\.\d{4}/);
   await page.getByRole('button', { name: 'Use this draft' }).first().click();
   await expect(page.getByLabel('Text', { exact: true })).not.toHaveValue('');
+  // media upload with a progress bar, then saved as a draft with the image
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+  await page.locator('input[type=file]').setInputFiles({ name: 'pixel.png', mimeType: 'image/png', buffer: png });
+  await expect(page.getByLabel('Upload of pixel.png')).toHaveAttribute('value', '1');
+  await expect(page.locator('.media-list img')).toHaveCount(1);
+  await page.getByLabel('Save as draft').check();
+  await page.getByRole('button', { name: 'Save draft' }).click();
+  await expect(page.getByRole('status')).toContainText('Saved post');
+  const id = Number((await page.getByRole('status').textContent())!.match(/Saved post (\d+)/)![1]);
+  const stored = await call(page, 'GET', `/api/v1/workspaces/${wid}/posts/${id}`);
+  expect(stored.body.media_ids).toHaveLength(1);
+  expect(stored.body.status).toBe('draft');
 });
 
 test('every page fits a 375 px wide screen', async ({ browser }) => {
