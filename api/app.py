@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from clientnest.runtime import Runtime, build_runtime, set_current
 from clientnest.settings import load_settings
 
-from . import body_limits, db_session, path_ids
+from . import body_limits, db_session, path_ids, webapp
+from .cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from .extensions import api
 from .json_provider import FastJSONProvider
 from .posts.list_cache import forget_after_write
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 BLUEPRINTS = (
     "health",
     "auth",
+    "session",
     "workspaces",
     "members",
     "plugins",
@@ -38,6 +40,7 @@ BLUEPRINTS = (
     "ai",
     "inbox",
     "webhooks",
+    "events",
 )
 
 
@@ -68,10 +71,15 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
         API_SPEC_OPTIONS={
             "components": {
                 "securitySchemes": {
-                    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "API token from POST /api/v1/auth/tokens"}
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "API token from POST /api/v1/auth/tokens"},
+                    "sessionCookie": {
+                        "type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                        "description": f"browser session from POST /api/v1/auth/session; a request that changes "
+                                       f"something also sends the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}",
+                    },
                 }
             },
-            "security": [{"bearerAuth": []}],
+            "security": [{"bearerAuth": []}, {"sessionCookie": []}],
             "info": {"description": "ClientNest: schedule, publish and measure social posts. Errors are JSON {code, status, message, errors?}."},
         },
     )
@@ -92,6 +100,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, runtime: Runtime
     for name in BLUEPRINTS:
         module = importlib.import_module(f"clientnest.api.{name}.routes")
         api.register_blueprint(module.blp)
+
+    webapp.init_app(app, webapp.resolve_dist_dir(settings.web_dist_dir))
 
     if settings.sandbox:
         _mount_sandboxes(app, runtime)

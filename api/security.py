@@ -1,4 +1,5 @@
-"""Bearer-token authentication and workspace roles, in one place.
+"""Authentication (bearer token or browser session cookie) and workspace
+roles, in one place.
 
 Roles, lowest to highest: viewer < editor < admin < owner. A route names the
 lowest role it needs. A non-member gets 404 for every workspace route (the
@@ -10,6 +11,12 @@ reaching its expiry takes effect on the next request): one Core query that
 also brings the caller's membership of the URL's workspace (``<int:wid>``),
 read into plain read-only rows, not ORM entities. A route that changes the
 workspace loads the entity itself.
+
+A request without an ``Authorization`` header is authenticated by the
+browser session cookie (:mod:`.cookies`); such a request with an unsafe
+method must carry the CSRF header. A bearer token never needs it: a browser
+does not add an ``Authorization`` header to a cross-site request by itself.
+:func:`find_caller` is the check without Flask, for the events server.
 """
 from __future__ import annotations
 
@@ -17,21 +24,24 @@ import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_smorest import abort
 from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.engine import Connection
 
 from clientnest.crypto import hash_token
 from clientnest.db import utcnow
 from clientnest.models import ApiToken, Membership, Role, User, Workspace
 
-from .db_session import connection
+from .cookies import CSRF_HEADER, SESSION_COOKIE, UNSAFE_METHODS, CsrfSigner
+from .db_session import connection, runtime
 
 __all__ = [
     "auth_required", "current_user", "workspace_access", "ROLE_RANK", "role_at_least",
     "Caller", "CallerToken", "WorkspaceRow", "MembershipRow",
+    "Authenticated", "AuthFailure", "find_caller", "csrf_signer", "credentials",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,38 +117,93 @@ def role_at_least(role: str, minimum: Role) -> bool:
     return ROLE_RANK[Role(role)] >= ROLE_RANK[minimum]
 
 
-def _unauthorized(message: str) -> None:
-    abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="clientnest"'})
+class AuthFailure(Exception):
+    """The credentials were refused; ``str(exc)`` is safe to show the caller."""
 
 
-def _authenticate() -> None:
-    """Check the bearer token; set ``g.user`` and ``g.token``. On a workspace
-    route the caller's membership of the URL's workspace comes back from the
-    same query (one round trip per request) and waits in ``g`` for
-    :func:`workspace_access`."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    wid = (request.view_args or {}).get("wid")
-    conn = connection()
+class Authenticated(NamedTuple):
+    """What :func:`find_caller` found: the token, its user and, on a
+    workspace route, the caller's workspace and membership (``None`` for a
+    non-member)."""
+
+    token: CallerToken
+    user: Caller
+    member_of: tuple[WorkspaceRow, MembershipRow] | None
+
+
+def find_caller(conn: Connection, token: str, wid: int | None = None) -> Authenticated:
+    """Check ``token`` against the database (one query; with ``wid`` it also
+    brings the caller's membership of that workspace) and note its use.
+
+    :raises AuthFailure: unknown, revoked or expired token.
+    """
     if wid is None:
         row = conn.execute(_AUTH, {"token_hash": hash_token(token)}).first()
     else:
         row = conn.execute(_AUTH_IN_WORKSPACE, {"token_hash": hash_token(token), "wid": wid}).first()
     if row is None:
-        _unauthorized("invalid or revoked token")
+        raise AuthFailure("invalid or revoked token")
     tok = CallerToken._make(row[:_USER_AT])
     now = utcnow()
     if tok.expires_at is not None and tok.expires_at <= now:
-        _unauthorized("token expired")
+        raise AuthFailure("token expired")
     if tok.last_used_at is None or now - tok.last_used_at > _LAST_USED_GRANULARITY:
         conn.execute(_TOUCH, {"token_id": tok.id, "now": now})
         conn.commit()
-    g.user, g.token = Caller._make(row[_USER_AT:_WORKSPACE_AT]), tok
+    user = Caller._make(row[_USER_AT:_WORKSPACE_AT])
+    return Authenticated(tok, user, _member_of(row) if wid is not None else None)
+
+
+def csrf_signer() -> CsrfSigner:
+    """The app's CSRF signer (built once per app)."""
+    signer = current_app.extensions.get("clientnest_csrf")
+    if signer is None:
+        signer = current_app.extensions["clientnest_csrf"] = CsrfSigner.for_settings(runtime().settings)
+    return signer
+
+
+def _unauthorized(message: str) -> NoReturn:
+    abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="clientnest"'})
+
+
+def credentials() -> tuple[str, bool]:
+    """The request's token and whether it came from the session cookie (401
+    when there is neither)."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+        return token, False
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not cookie:
+        _unauthorized("missing bearer token: send 'Authorization: Bearer <token>' "
+                      "(or sign in with POST /api/v1/auth/session for a session cookie)")
+    return cookie, True
+
+
+def _authenticate() -> None:
+    """Check the bearer token or the session cookie; set ``g.user`` and
+    ``g.token``. On a workspace route the caller's membership of the URL's
+    workspace comes back from the same query (one round trip per request)
+    and waits in ``g`` for :func:`workspace_access`."""
+    token, by_cookie = credentials()
+    wid = (request.view_args or {}).get("wid")
+    try:
+        found = find_caller(connection(), token, wid)
+    except AuthFailure as exc:
+        _unauthorized(str(exc))
+    if by_cookie and request.method in UNSAFE_METHODS:
+        # checked after the session itself: a stale cookie gets 401 (sign in
+        # again), not a CSRF error
+        if not csrf_signer().verify(token, request.headers.get(CSRF_HEADER)):
+            abort(403, message=f"missing or wrong {CSRF_HEADER} header: a request signed in by the session "
+                               f"cookie that changes something must send the value of the clientnest_csrf "
+                               f"cookie in the {CSRF_HEADER} header")
+    g.user, g.token, g.by_cookie = found.user, found.token, by_cookie
     if wid is not None:
-        g.member_of = _member_of(row)
+        g.member_of = found.member_of
 
 
 def _member_of(row: Any) -> tuple[WorkspaceRow, MembershipRow] | None:

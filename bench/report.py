@@ -126,6 +126,18 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         r0 = disp["runs"][0]
         L.append(f"| 4. claim + enqueue {disp['due']:,} of {disp['rows']:,} | index used | {r0['seconds']} s "
                  f"(batch {r0['batch_size']}) | {_verdict('ix_targets_due' in disp['plan'])} |")
+    events = results.get("events")
+    if events:
+        alone, loaded = events["latency_streams_only"], events["latency_with_api_load"]
+        complete = all(x["deliveries"] == x["deliveries_expected"] for x in (alone, loaded))
+        L.append(f"| 6. status change to event, p99, {events['streams']} open streams | < 1 s | "
+                 f"{alone['p99_ms']} ms ({alone['deliveries']:,} of {alone['deliveries_expected']:,} deliveries); "
+                 f"{loaded['p99_ms']} ms with the API at 200 req/s | "
+                 f"{_verdict(complete and max(alone['p99_ms'], loaded['p99_ms']) < 1000)} |")
+        w, wo = events["list_200rps_with_streams"], events["list_200rps_without_streams"]
+        L.append(f"| 6. API list p99 at 200 req/s, {events['streams']} streams open vs none | < 50 ms, as without | "
+                 f"{w['p99_ms']} ms vs {wo['p99_ms']} ms (achieved {w['rps']} / {wo['rps']} req/s) | "
+                 f"{_verdict(w['p99_ms'] < 50 and w['rps'] >= 195)} |")
     L.append("")
 
     # -- pipeline ------------------------------------------------------------------------
@@ -250,6 +262,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             L += [notes, ""]
     if bodies:
         L += _bodies_section(bodies)
+    if events:
+        L += _events_section(events, results.get("origins", {}).get("events"))
     L += _notes(results)
     if kills:
         L += _kills_section(kills, results.get("origins", {}).get("kills"))
@@ -333,6 +347,61 @@ def _bodies_section(b: dict[str, Any]) -> list[str]:
     if sample:
         L += ["Answers (first 300 bytes of one per round):", "", "```",
               *[f"{n}: {a.strip()}" for n, a in sample.items()], "```", ""]
+    return L
+
+
+def _events_section(ev: dict[str, Any], origin: dict[str, Any] | None) -> list[str]:
+    alone, loaded = ev["latency_streams_only"], ev["latency_with_api_load"]
+    w, wo = ev["list_200rps_with_streams"], ev["list_200rps_without_streams"]
+    cmd = f" (`{origin['command']}` at {origin['started_at']})" if origin else ""
+    L = ["## 6. Live events: 200 open dashboards", ""]
+    L += [
+        f"Measured by `bench/events.py`{cmd}; load average when it started: {ev.get('loadavg_at_start', '?')}.",
+        "",
+    ]
+    L += [
+        f"Server: {ev['server']}. {ev['streams']} Server-Sent Events streams held open by one separate "
+        "process (aiohttp client), as many browsers would. Status changes are committed by the benchmark "
+        f"through the engine's own path (`engine.state.refresh_post`: audit rows, then the post-commit publish), "
+        f"{ev['change_rate']:.0f} per second; latency runs from just before a change's transaction starts to "
+        "the moment a stream reads its event, over every (change, stream) pair.",
+        "",
+        "| phase | changes | deliveries (expected) | p50 ms | p99 ms | max ms | commit p50 / p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, x in (("200 streams, no other load", alone), ("200 streams, API list at 200 req/s", loaded)):
+        L.append(f"| {name} | {x['changes']} | {x['deliveries']:,} ({x['deliveries_expected']:,}) | {x['p50_ms']} | "
+                 f"{x['p99_ms']} | {x['max_ms']} | {x['commit_ms_p50']} / {x['commit_ms_p99']} |")
+    L += [
+        "",
+        "`GET .../posts?limit=50` at 200 req/s (benchmark 1's load generator, its own process), the same "
+        "status changes going on in both runs:",
+        "",
+        "| run | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | gunicorn CPU s | events server CPU s | "
+        "stream clients CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, x in (("no stream open", wo), (f"{ev['streams']} streams open", w)):
+        cpu = x.get("cpu_seconds", {})
+        L.append(f"| {name} | {x['rps']} | {x['p50_ms']} | {x['p95_ms']} | {x['p99_ms']} | {x['max_ms']} | "
+                 f"{x['errors']} | {cpu.get('gunicorn workers', '')} | {cpu.get('events server', '')} | "
+                 f"{cpu.get('stream clients', '')} |")
+    cpu = alone.get("cpu_seconds", {})
+    L += [
+        "",
+        f"Streams only ({alone['changes']} changes over {ev['seconds']} s): events server "
+        f"{cpu.get('events server', '?')} CPU s, Redis {cpu.get('redis', '?')} CPU s, gunicorn "
+        f"{cpu.get('gunicorn workers', '?')} CPU s (its workers hold no stream). "
+        + ", ".join(f"{k}: {v}" for k, v in ev.get("memory", {}).items()) + ".",
+        "",
+        "Reading: a stream is a coroutine and a socket in the events server, not a gunicorn worker, so the "
+        f"API's {ev['gunicorn_workers']} sync workers stay free for requests while {ev['streams']} dashboards "
+        "listen; one Redis subscription per workspace feeds all of a server's streams. Served by the API's "
+        f"sync workers instead, {ev['streams']} streams would hold {ev['streams']} workers for as long as the "
+        f"dashboards stay open: with {ev['gunicorn_workers']} workers, stream {ev['gunicorn_workers'] + 1} "
+        "would already leave no worker for any other request.",
+        "",
+    ]
     return L
 
 

@@ -1,9 +1,9 @@
-"""Run the benchmarks of issues 3 and 9 and write bench/RESULTS.md.
+"""Run the benchmarks of issues 3, 9 and 12 and write bench/RESULTS.md.
 
 ``python -m bench.run`` (``make bench``). PostgreSQL, Redis, gunicorn and RQ
 workers on loopback; load from separate processes. Options::
 
-    --only api,pipeline,lateness,dispatcher,kills,bodies   run a subset; the sections
+    --only api,pipeline,lateness,dispatcher,events,bodies,kills   run a subset; the sections
                          not run are kept from the previous RESULTS.json (the
                          report says which run each comes from)
     --workers N          RQ worker processes (default 3: the best of 2-6 measured on 2 cores)
@@ -36,11 +36,11 @@ from typing import Any
 from .env import BenchEnv
 from .report import write_report
 
-ALL = ("pipeline", "lateness", "dispatcher", "api", "kills", "bodies")
+ALL = ("pipeline", "lateness", "dispatcher", "api", "events", "bodies", "kills")
 #: the keys of RESULTS.json each benchmark writes
 _SECTIONS = {"pipeline": ("pipeline", "noop", "pipeline_one_per_job"), "lateness": ("lateness",),
              "dispatcher": ("dispatcher",), "api": ("api", "api_notes"), "kills": ("kills",),
-             "bodies": ("bodies",)}
+             "bodies": ("bodies",), "events": ("events",)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,14 +88,18 @@ def main(argv: list[str] | None = None) -> int:
             from .api import run as run_api
 
             results["api"] = run_api(env, args.seconds)
-        if "kills" in only:  # last: it leaves slow-call faults on the fake platform
-            from .kills import run as run_kills
-
-            results["kills"] = run_kills(env, posts=args.kill_posts, workers=args.workers)
         if "bodies" in only:
             from .bodies import run as run_bodies
 
             results["bodies"] = run_bodies(env)
+        if "events" in only:
+            from .events import run as run_events
+
+            results["events"] = run_events(env, args.seconds)
+        if "kills" in only:  # last: it leaves slow-call faults on the fake platform
+            from .kills import run as run_kills
+
+            results["kills"] = run_kills(env, posts=args.kill_posts, workers=args.workers)
     finally:
         env.close()
     results["total_seconds"] = round(time.monotonic() - started, 1)

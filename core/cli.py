@@ -195,6 +195,12 @@ def reset_demo_login_cmd() -> None:
     _echo_demo_login(login)
 
 
+def _web_built(settings: Any) -> bool:
+    from clientnest.api.webapp import resolve_dist_dir
+
+    return (resolve_dist_dir(settings.web_dist_dir) / "index.html").is_file()
+
+
 @cli.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -226,6 +232,7 @@ def run_cmd(host: str, port: int) -> None:
     sandboxes = app.extensions.get("clientnest_sandboxes", [])
     click.echo("")
     click.echo(f"ClientNest is running at {base}")
+    click.echo(f"  Dashboard:   {base}/{'' if _web_built(settings) else '   (not built yet: make web, needs Node.js 20+)'}")
     click.echo(f"  Swagger UI:  {base}/api/docs")
     click.echo(f"  OpenAPI:     {base}/api/v1/openapi.json")
     _echo_demo_login(demo)
@@ -249,6 +256,31 @@ def run_cmd(host: str, port: int) -> None:
         if engine is not None:
             engine.stop()
         server.server_close()
+        runtime.close()
+
+
+@cli.command("events")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+def events_cmd(host: str, port: int) -> None:
+    """Production: serve the live event streams (GET /api/v1/workspaces/{wid}/events)
+    on asyncio, fed by Redis; the reverse proxy routes that path here."""
+    from clientnest.api.events.server import run
+
+    from .runtime import build_runtime
+
+    settings = load_settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "the events server needs REDIS_URL (the engine publishes events there); in the embedded mode "
+            "`clientnest run` serves the event streams itself")
+    runtime = build_runtime(settings)
+    click.echo(f"ClientNest events server at http://{host}:{port}/api/v1/workspaces/<wid>/events "
+               f"(Redis {settings.redis_url.rsplit('@', 1)[-1]})")
+    sys.stdout.flush()
+    try:
+        run(runtime, host, port)
+    finally:
         runtime.close()
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import events
 from .crypto import Vault, load_or_create_key
 from .db import Database
 from .plugins import PluginHost, build_plugin_host
@@ -59,12 +60,14 @@ def build_runtime(settings: Settings | None = None, **plugin_kw: Any) -> Runtime
                 "credentials; every process needs the same keys). Make one with: python -c "
                 "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'")
         keys = (load_or_create_key(settings.data_dir),)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         db=Database(settings.resolved_database_url()),
         plugins=build_plugin_host(settings, **plugin_kw),
         vault=Vault(keys),
     )
+    events.attach(runtime)  # status changes committed through it reach open streams
+    return runtime
 
 
 _current: Runtime | None = None

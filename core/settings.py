@@ -114,6 +114,18 @@ class Settings:
     #: how long an identical AI request is answered from the response cache
     ai_cache_ttl_seconds: int = 24 * 3600
     log_level: str = "INFO"
+    #: live event streams: a comment is sent this often on a quiet stream
+    #: (keeps proxies from closing it), and the caller's token and membership
+    #: are checked again this often (a revoked session or a removed member
+    #: stops hearing events)
+    events_heartbeat_seconds: float = 15.0
+    events_recheck_seconds: float = 60.0
+    #: outside the embedded mode the API's sync workers do not hold event
+    #: streams (``clientnest events`` serves them); set to serve them anyway
+    api_serves_events: bool = False
+    #: the built web app (``npm run build`` in web/); a relative path is looked
+    #: up in the working directory, then in the source tree
+    web_dist_dir: str = "web/dist"
     #: hours after publishing at which a target's metrics are collected
     metrics_schedule_hours: tuple[float, ...] = (1.0, 6.0, 24.0, 72.0, 168.0)
     #: comment polls: every ``comment_poll_fast_minutes`` for the first
@@ -194,6 +206,10 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_EMBEDDED_DISPATCHER": "embedded_dispatcher",
     "CLIENTNEST_SANDBOX": "sandbox",
     "CLIENTNEST_LOG_LEVEL": "log_level",
+    "CLIENTNEST_WEB_DIST_DIR": "web_dist_dir",
+    "CLIENTNEST_EVENTS_HEARTBEAT_SECONDS": "events_heartbeat_seconds",
+    "CLIENTNEST_EVENTS_RECHECK_SECONDS": "events_recheck_seconds",
+    "CLIENTNEST_API_SERVES_EVENTS": "api_serves_events",
     "CLIENTNEST_AI_PROVIDER": "ai_provider",
     "CLIENTNEST_AI_CACHE_TTL_SECONDS": "ai_cache_ttl_seconds",
     "CLIENTNEST_METRICS_SCHEDULE_HOURS": "metrics_schedule_hours",

@@ -224,3 +224,55 @@ def test_instagram_cannot_download_the_media_and_the_target_fails_with_its_messa
     assert target["external_id"] is None
     message = f"The media could not be fetched from this uri: {media_url}. Please check the uri and try again."
     assert message in str(target["last_error"]), target
+def test_a_browser_session_sees_its_post_publish_live(server: str) -> None:
+    """As the web app does it: sign in for the session cookie, write with the
+    CSRF header, keep the workspace's event stream open, publish, and see the
+    target and the post turn published on the stream."""
+    import json
+    import queue
+    import threading
+
+    anon = httpx.Client(base_url=server, timeout=30)
+    reg = anon.post("/api/v1/auth/register", json={
+        "email": "browser@example.com", "password": "correct horse battery", "workspace_name": "Live"})
+    assert reg.status_code == 201, reg.text
+    wid = reg.json()["workspace"]["id"]
+
+    browser = httpx.Client(base_url=server, timeout=30)
+    signed = browser.post("/api/v1/auth/session", json={"email": "browser@example.com", "password": "correct horse battery"})
+    assert signed.status_code == 200 and "clientnest_session" in browser.cookies
+    browser.headers["X-CSRF-Token"] = browser.cookies["clientnest_csrf"]
+    account_id = _connect(browser, wid, "twitter")
+
+    lines: queue.Queue[str] = queue.Queue()
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{server}/api/v1/workspaces/{wid}/events", cookies=browser.cookies,
+                          timeout=60) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                lines.put(line)
+
+    threading.Thread(target=listen, daemon=True).start()
+    assert lines.get(timeout=10).startswith("retry:")
+
+    created = browser.post(f"/api/v1/workspaces/{wid}/posts", json={
+        "text": "Live from the dashboard", "account_ids": [account_id], "publish_now": True})
+    assert created.status_code == 201, created.text
+    pid = created.json()["id"]
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    kind = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = lines.get(timeout=60)
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: ") and kind:
+            seen.append((kind, json.loads(line.removeprefix("data: "))))
+            if seen[-1] == ("post", {"post_id": pid, "status": "published", "from": "publishing"}):
+                break
+    target = [d for k, d in seen if k == "target" and d["status"] == "published"]
+    assert target and target[0]["post_id"] == pid and target[0]["account_id"] == account_id, seen
+    assert target[0]["url"] and target[0]["published_at"]
+    assert seen[-1][0] == "post" and seen[-1][1]["status"] == "published", seen

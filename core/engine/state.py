@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from .. import events
 from ..db import utcnow
 from ..models import AuditEvent, Post, PostTarget, TargetStatus
 from ..services.post_status import IN_FLIGHT, derive_post_status
@@ -106,9 +107,13 @@ _SET_POST_STATUS = update(_P).where(_P.c.id == bindparam("p_post")).values(
 
 
 def insert_audit_rows(session: Executor, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert audit events with a Core statement (no ORM unit of work)."""
+    """Insert audit events with a Core statement (no ORM unit of work).
+
+    Every target and post status change passes here, so this is where the
+    live events of those changes are staged (published once committed)."""
     if rows:
         session.execute(_AUDIT, list(rows))
+        events.stage(session, rows)
 
 
 def refresh_post(session: Executor, post_id: int, actor: str = "worker", now: datetime | None = None,

@@ -20,6 +20,8 @@ from clientnest.models import AuditEvent
 PUBLIC = {
     "/api/v1/auth/register",
     "/api/v1/auth/tokens:POST",
+    "/api/v1/auth/session:POST",
+    "/api/v1/auth/session:DELETE",  # without a session it only clears the cookies
     "/api/v1/oauth/<string:platform>/callback",
     "/api/v1/webhooks/<string:platform>",
 }
