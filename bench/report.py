@@ -399,7 +399,13 @@ def _events_section(ev: dict[str, Any], origin: dict[str, Any] | None) -> list[s
         "listen; one Redis subscription per workspace feeds all of a server's streams. Served by the API's "
         f"sync workers instead, {ev['streams']} streams would hold {ev['streams']} workers for as long as the "
         f"dashboards stay open: with {ev['gunicorn_workers']} workers, stream {ev['gunicorn_workers'] + 1} "
-        "would already leave no worker for any other request.",
+        "would already leave no worker for any other request. On this one machine the streams still cost CPU "
+        f"beside the API: in the run with streams open the events server used "
+        f"{w.get('cpu_seconds', {}).get('events server', 0) / ev['seconds']:.2f} of a core and the stream "
+        f"clients (browsers on other machines, in real use) {w.get('cpu_seconds', {}).get('stream clients', 0) / ev['seconds']:.2f}, "
+        "out of the 2 cores the API, PostgreSQL, Redis and the load generator share (with other work on the "
+        "machine: compare the load average above); that, not a held worker, is what the list latency "
+        "difference measures here.",
         "",
     ]
     return L
