@@ -1,13 +1,7 @@
 """/api/v1/auth and /api/v1/me: registration, API tokens, the caller.
 
 Registration and token creation take no bearer token (credentials travel in
-the body) and are rate-limited (429 with Retry-After):
-
-- registration: per client address (``settings.login_rate_limit`` a minute);
-- token creation: per account *and* address together (``login_rate_limit``),
-  so failures from one address lock only that address out of the account,
-  never its owner elsewhere; and per address over all accounts
-  (``login_address_rate_limit``).
+the body) and are rate-limited (429 with Retry-After; see :mod:`.login`).
 
 Registration answers 202 with one message whether the email was new or
 already had an account (nothing changes then): it does not tell who has an
@@ -18,16 +12,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import g, request
-from flask_smorest import abort
+from flask import g
 
-from clientnest.ratelimit import key_for, limiter_for
+from clientnest.ratelimit import key_for
 from clientnest.services import identity
 
-from ..db_session import runtime, session
+from ..db_session import session
 from ..extensions import Blueprint
 from ..security import auth_required, current_user
 from .errors import identity_errors
+from .login import client_address, log_in, rate_limit
 from .schemas import (
     MeSchema,
     RegisterSchema,
@@ -45,30 +39,6 @@ blp = Blueprint(
     "auth", __name__, url_prefix="/api/v1",
     description="Registration, API tokens (shown once, stored hashed) and the caller's identity",
 )
-
-
-def _client_address() -> str:
-    # request.remote_addr: behind a proxy, deploy with werkzeug's ProxyFix so
-    # this is the client and not the proxy
-    return request.remote_addr or "unknown"
-
-
-def _rate_limit(action: str, *hits: tuple[str, str]) -> None:
-    """Count one attempt on each ``(limiter name, key)``; 429 if any is over.
-
-    Every counter is hit even when an earlier one already refuses, so
-    spreading attempts does not dodge one of them.
-    """
-    decisions = [limiter_for(runtime(), name).hit(key) for name, key in hits]
-    refused = [d for d in decisions if not d.allowed]
-    if refused:
-        retry_after = max(d.retry_after for d in refused)
-        log.warning("rate limit: %s refused (%d attempts this window)", action, max(d.count for d in refused))
-        abort(
-            429,
-            message=f"too many {action} attempts; try again in {retry_after} seconds",
-            headers={"Retry-After": str(retry_after)},
-        )
 
 
 REGISTRATION_MESSAGE = (
@@ -90,7 +60,7 @@ def register(data: dict[str, Any]) -> Any:
     (then nothing changes), so it tells no one who has one. Get an API token
     next with ``POST /api/v1/auth/tokens`` (email and password).
     """
-    _rate_limit("registration", ("login", key_for("register:addr", _client_address())))
+    rate_limit("registration", ("login", key_for("register:addr", client_address())))
     with identity_errors():
         identity.register(session(), **data)
     return {"message": REGISTRATION_MESSAGE, "next": REGISTRATION_NEXT}
@@ -108,15 +78,7 @@ def create_token(data: dict[str, Any]) -> Any:
     The token is in this response only. Without ``expires_at`` or
     ``expires_in_days`` it does not expire.
     """
-    addr = _client_address()
-    # per account and address together: an attacker elsewhere cannot lock the
-    # owner out (only themselves); per address: one address cannot try many accounts
-    _rate_limit("login", ("login", key_for("login:account+addr", f"{data['email']}\n{addr}")),
-                ("login_address", key_for("login:addr", addr)))
-    s = session()
-    with identity_errors():
-        user = identity.authenticate(s, data["email"], data["password"])
-    issued = identity.issue_token(s, user, label=data["label"], expires_at=TokenCreateSchema.expiry(data))
+    issued = log_in(data["email"], data["password"], label=data["label"], expires_at=TokenCreateSchema.expiry(data))
     row = issued.row
     return {
         "id": row.id, "token": issued.secret, "label": row.label, "prefix": row.prefix,

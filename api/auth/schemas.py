@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from clientnest.db import utcnow
 from clientnest.passwords import MIN_LENGTH, password_problem
 
-from ..workspaces.schemas import WorkspaceBriefSchema, WorkspaceSchema
+from ..workspaces.schemas import WorkspaceBriefSchema
 from ..fields import Integer
 from .fields import AwareDateTime, Email, Password, Text, Timezone
 

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.events import Subscription, bus_for
 from clientnest.models import Role
 from clientnest.runtime import Runtime
 
 from ..db_session import runtime
+from ..extensions import Blueprint
 from ..security import AuthFailure, credentials, find_caller, workspace_access
 from .stream import CLOSING, HEADERS, HEARTBEAT, OPENING, RETRY_MS, encode
 

@@ -8,17 +8,15 @@ held in an HttpOnly cookie, with a CSRF cookie beside it (see
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from flask import Response, g, jsonify, request
-from flask_smorest import Blueprint
 
 from clientnest.db import utcnow
 from clientnest.models import User
 from clientnest.services import identity
 
-from ..auth import routes as auth_routes
+from ..auth.login import log_in
 from ..auth.errors import identity_errors
 from ..cookies import (
     CSRF_COOKIE,
@@ -29,6 +27,7 @@ from ..cookies import (
     cookie_options,
 )
 from ..db_session import connection, runtime, session
+from ..extensions import Blueprint
 from ..security import AuthFailure, Caller, auth_required, csrf_signer, current_user, find_caller
 from .schemas import MeSchema, SessionCreateSchema
 
@@ -45,9 +44,6 @@ blp = Blueprint(
 )
 
 _ME = MeSchema()
-#: POST /auth/tokens's view without its request parsing and serialisation:
-#: ``{email, password, label, expires_in_days}`` -> the created token's body
-_create_token = inspect.unwrap(auth_routes.create_token)
 
 
 def _me(user: Caller | User) -> dict[str, Any]:
@@ -89,11 +85,10 @@ def sign_in(data: dict[str, Any]) -> Any:
     The session lasts 14 days and is listed among your tokens (label
     "browser session"); DELETE /auth/session or revoking that token ends it.
     """
-    # one login, two ways to hold it: POST /auth/tokens's own code makes the
-    # session's token, so its rate limits and credential check apply as they are
-    created = _create_token({"email": data["email"], "password": data["password"], "label": SESSION_LABEL,
-                             "expires_in_days": SESSION_LIFETIME.days})
-    secret = created["token"]
+    # one login, two ways to hold it: the session is a token made by the same
+    # login as POST /auth/tokens (its rate limits and credential check)
+    secret = log_in(data["email"], data["password"], label=SESSION_LABEL,
+                    expires_at=utcnow() + SESSION_LIFETIME).secret
     resp = jsonify(_me(find_caller(connection(), secret).user))
     _set_cookies(resp, secret, int(SESSION_LIFETIME.total_seconds()))
     resp.headers["Cache-Control"] = "no-store"

