@@ -116,6 +116,7 @@ def run_cmd(host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     from clientnest.api import create_app
+    from .analytics.demo import ensure_demo_history
     from .migrate import upgrade
     from .runtime import build_runtime
 
@@ -132,6 +133,7 @@ def run_cmd(host: str, port: int) -> None:
     app = create_app(runtime=runtime)
     server = make_server(host, port, app, threaded=True)
     email, password, token = _ensure_demo_login(runtime)
+    ensure_demo_history(runtime, email)  # 90 days of posts and figures for the analytics pages
 
     from .engine import embedded
 
