@@ -35,6 +35,7 @@ BLUEPRINTS = (
     "ai",
     "inbox",
     "webhooks",
+    "analytics",
 )
 
 

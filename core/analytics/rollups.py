@@ -54,7 +54,13 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
 
 
 def _zone(session: Session, workspace_id: int) -> ZoneInfo:
-    return workspace_zone(session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)))
+    # asked once per session and workspace: a bulk of snapshots (the demo, a
+    # backfill) should not read the workspace row for each one
+    cache = session.info.setdefault("analytics.zones", {})
+    if workspace_id not in cache:
+        cache[workspace_id] = workspace_zone(
+            session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)))
+    return cache[workspace_id]
 
 
 def post_figures(platform: str, figures: Mapping[str, int | None]) -> dict[str, int | None]:
