@@ -9,7 +9,8 @@ estimated from the account's own cells),
 
     shrunk = (n / s2 * x + mu / t2) / (n / s2 + 1 / t2)
 
-so one lucky post moves its cell only a little, nine consistent posts a lot.
+(on log rates) so one lucky post moves its cell only a little, nine
+consistent posts a lot.
 Cells are ranked by the shrunk rate and explained with the numbers behind
 them (median rate of the cell and of the account, and how many posts).
 
@@ -18,6 +19,7 @@ from: the answer is :data:`PLATFORM_DEFAULTS`, labelled as such.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -85,31 +87,40 @@ class BestTimes:
 
 def rank_cells(samples: Sequence[tuple[int, int, float]]) -> tuple[list[Cell], float, float]:
     """Cells of ``(weekday, hour, rate)`` samples, shrunk by empirical Bayes;
-    returns the cells (best first), the account's mean and median rate."""
+    returns the cells (best first), the account's mean and median rate.
+
+    Rates are compared on a log scale (a post's engagement varies by a factor,
+    not by a fixed amount; a zero rate counts as half the smallest positive
+    one). Variances are the account's own: ``s2`` pooled within cells,
+    ``t2`` the post-weighted spread of cell means beyond what ``s2`` explains
+    (method of moments), so a one-post cell weighs as one post, not as a cell.
+    """
     rates = [r for _, _, r in samples]
-    mu = statistics.fmean(rates)
-    median = statistics.median(rates)
-    groups: dict[tuple[int, int], list[float]] = defaultdict(list)
-    for w, h, r in samples:
-        groups[(w, h)].append(r)
-    # within-cell variance, pooled over cells with 2+ posts (all posts if none)
-    dev = [(r - statistics.fmean(g)) ** 2 for g in groups.values() if len(g) > 1 for r in g]
+    positive = [r for r in rates if r > 0]
+    floor = (min(positive) / 2) if positive else 1e-6
+    logs = [(w, h, math.log(max(r, floor)), r) for w, h, r in samples]
+    mu = statistics.fmean([x for _, _, x, _ in logs])
+    groups: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+    for w, h, x, r in logs:
+        groups[(w, h)].append((x, r))
+    dev = [(x - statistics.fmean([y for y, _ in g])) ** 2 for g in groups.values() if len(g) > 1 for x, _ in g]
     dof = sum(len(g) - 1 for g in groups.values() if len(g) > 1)
-    s2 = sum(dev) / dof if dof else statistics.pvariance(rates) or 1e-12
-    s2 = max(s2, 1e-12)
-    # between-cell variance of the true cell rates: spread of the cell means
-    # minus what sampling noise alone would give (method of moments), floored
-    means = [(statistics.fmean(g), len(g)) for g in groups.values()]
-    spread = statistics.fmean([(m - mu) ** 2 for m, _ in means])
-    noise = statistics.fmean([s2 / n for _, n in means])
+    s2 = sum(dev) / dof if dof else statistics.pvariance([x for _, _, x, _ in logs])
+    # a post's rate is never known better than to about 10 %: too few
+    # repeated cells would otherwise trust a single post fully
+    s2 = max(s2, 0.01)
+    n_all = len(logs)
+    spread = sum(len(g) * (statistics.fmean([x for x, _ in g]) - mu) ** 2 for g in groups.values()) / n_all
+    noise = len(groups) * s2 / n_all
     t2 = max(spread - noise, s2 / 50)
     cells = []
     for (w, h), g in groups.items():
-        n, x = len(g), statistics.fmean(g)
+        n, x = len(g), statistics.fmean([y for y, _ in g])
         shrunk = (n / s2 * x + mu / t2) / (n / s2 + 1 / t2)
-        cells.append(Cell(w, h, n, statistics.median(g), x, shrunk))
+        raw = [r for _, r in g]
+        cells.append(Cell(w, h, n, statistics.median(raw), statistics.fmean(raw), math.exp(shrunk)))
     cells.sort(key=lambda c: (-c.shrunk_rate, -c.posts, c.weekday, c.hour))
-    return cells, mu, median
+    return cells, statistics.fmean(rates), statistics.median(rates)
 
 
 def _samples(session: Session, account_id: int, since: datetime) -> list[tuple[int, int, float]]:
@@ -168,8 +179,9 @@ def best_times_json(session: Session, account: SocialAccount, zone: ZoneInfo, li
         "source": bt.source, "posts_with_rate": bt.posts, "min_posts": MIN_POSTS,
         "history_days": HISTORY_DAYS,
         "account_median_rate": bt.account_median_rate, "account_mean_rate": bt.account_mean_rate,
-        "method": "engagement rate by weekday x hour (workspace time zone); cells shrunk toward the account mean "
-                  "by empirical Bayes (normal-normal, variances estimated from the account's own cells)",
+        "method": "engagement rate by weekday x hour (workspace time zone); each cell's log rate shrunk toward "
+                  "the account's mean by empirical Bayes (normal-normal, variances estimated from the account's "
+                  "own posts); shrunk_rate is the geometric estimate",
         "ranked": [cell_json(c, bt) for c in bt.ranked[:limit]],
         "heatmap": {"rows": "weekday 0 = Monday .. 6 = Sunday", "columns": "hour 0..23", "cells": heatmap},
     }
