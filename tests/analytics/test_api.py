@@ -38,7 +38,8 @@ def _rollup_sum(runtime: Any, wid: int, column: str, start: date, end: date, **w
         q = select(func.sum(getattr(PostRollup, column))).where(
             PostRollup.workspace_id == wid, PostRollup.local_day.between(start, end),
             *[getattr(PostRollup, k) == v for k, v in where.items()])
-        return s.scalar(q)
+        value = s.scalar(q)
+        return None if value is None else int(value)  # PostgreSQL sums bigints as numeric
 
 
 def test_summary_totals_change_period_and_definitions(client: Any, runtime: Any, history: Any) -> None:
