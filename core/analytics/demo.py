@@ -148,7 +148,7 @@ def _post_text(rng: random.Random, media: str) -> str:
 
 
 def generate_history(session: Session, workspace_id: int, *, days: int = 90, seed: int = 7,
-                     now: datetime | None = None, snapshot_hours: tuple[float, ...] = (1, 24, 168),
+                     now: datetime | None = None, snapshot_hours: tuple[float, ...] = (24, 168),
                      accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS, vault: Any = None) -> HistoryStats:
     """Write the demo history into ``workspace_id`` (the caller commits).
 
@@ -245,8 +245,9 @@ def _account_day(session: Session, acct: SocialAccount, spec: DemoAccount, follo
     apply_account_snapshot(session, snap, spec.platform)
 
 
-def ensure_demo_history(runtime: Any, email: str) -> HistoryStats | None:
-    """Give the demo user's workspace its history, once (``make run``)."""
+def ensure_demo_history(runtime: Any, email: str, **options: Any) -> HistoryStats | None:
+    """Give the demo user's workspace its history, once (``make run``).
+    ``options`` go to :func:`generate_history`."""
     with runtime.db.transaction() as s:
         wid = s.scalar(select(Membership.workspace_id).join(User, User.id == Membership.user_id)
                        .where(User.email == email).order_by(Membership.id).limit(1))
@@ -256,4 +257,4 @@ def ensure_demo_history(runtime: Any, email: str) -> HistoryStats | None:
                                                      SocialAccount.external_id.like("demo-%")).limit(1))
         if has is not None:
             return None
-        return generate_history(s, wid, vault=runtime.vault)
+        return generate_history(s, wid, vault=runtime.vault, **options)
