@@ -14,6 +14,7 @@ from flask import Response, g, stream_with_context
 from flask_smorest import Blueprint, abort
 
 from clientnest.analytics import best_times as bt
+from clientnest.analytics import predict as pr
 from clientnest.analytics import queries as q
 from clientnest.analytics.definitions import definitions_json
 from clientnest.models import Role
@@ -30,6 +31,8 @@ from .schemas import (
     NextBestQuerySchema,
     NextBestSchema,
     PeriodQuerySchema,
+    PredictionSchema,
+    PredictRequestSchema,
     SummarySchema,
     TimeseriesQuerySchema,
     TimeseriesSchema,
@@ -182,3 +185,16 @@ def next_best(args: dict[str, Any], wid: int, aid: int) -> Any:
     if found is None:
         abort(409, message=f"no free posting time for account {aid} in the next {args['horizon_days']} days")
     return found
+
+
+@blp.route("/workspaces/<int:wid>/accounts/<int:aid>/predict", methods=["POST"])
+@workspace_role(Role.VIEWER)
+@blp.arguments(PredictRequestSchema)
+@blp.response(200, PredictionSchema)
+def predict(body: dict[str, Any], wid: int, aid: int) -> Any:
+    """A draft's expected engagement rate (with an 80 % interval) on this account, from its own history;
+    ``available: false`` with the reason when the history is too short. Nothing is stored (viewer+)."""
+    acct = _account_or_404(wid, aid)
+    zone = workspace_zone(g.workspace.timezone)
+    return pr.predict_draft(session(), acct.id, body["scheduled_at"].astimezone(zone),
+                            media_kind=body["media_kind"], text=body["text"], link=body["link"])

@@ -22,6 +22,8 @@ __all__ = [
     "BestTimesSchema",
     "NextBestSchema",
     "MAX_DAYS",
+    "PredictRequestSchema",
+    "PredictionSchema",
 ]
 
 #: the longest period one request may cover
@@ -70,6 +72,29 @@ class BestTimesQuerySchema(Schema):
 class NextBestQuerySchema(Schema):
     after = fields.AwareDateTime(metadata={"description": "ISO 8601 with offset; default: now"})
     horizon_days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=28))
+
+
+class PredictRequestSchema(Schema):
+    scheduled_at = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
+    text = fields.String(load_default="", validate=validate.Length(max=10000))
+    media_kind = fields.String(load_default="none", validate=validate.OneOf(
+        ("none", "image", "images", "video"), error="must be one of: {choices}"))
+    link = fields.Boolean(load_default=False, metadata={"description": "the post shares a link"})
+
+
+class PredictionSchema(Schema):
+    account_id = fields.Integer()
+    available = fields.Boolean()
+    reason = fields.String()
+    posts_in_history = fields.Integer()
+    min_posts = fields.Integer()
+    features = fields.Dict()
+    engagement_rate = fields.Float()
+    interval = fields.Dict()
+    engagements = fields.Dict()
+    account_median_rate = fields.Float()
+    factors = fields.Dict()
+    method = fields.String()
 
 
 class _Open(Schema):

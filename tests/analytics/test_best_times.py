@@ -112,3 +112,35 @@ def test_next_best_without_slots_picks_a_ranked_hour(client: Any, planted: Any) 
     body = r.get_json()
     local = datetime.fromisoformat(body["local_time"])
     assert (local.weekday(), local.hour) == PLANTED_SLOT and not body["uses_posting_slots"]
+
+
+def test_prediction_beats_the_account_median_on_the_planted_data(runtime: Any, planted: Any) -> None:
+    from clientnest.analytics.predict import backtest, history
+
+    _, stats = planted
+    with runtime.db.session() as s:
+        rows = history(s, stats.account_ids[0])
+    result = backtest(rows)
+    assert result.test >= 30
+    assert result.model_mae_log < result.baseline_mae_log * 0.85
+
+
+def test_predict_route_explains_and_says_when_history_is_short(client: Any, planted: Any, seed: Any) -> None:
+    member, stats = planted
+    x = stats.account_ids[0]
+    url = f"/api/v1/workspaces/{member.workspace_id}/accounts/{x}/predict"
+    tuesday = {"scheduled_at": "2026-06-16T14:00:00-05:00", "text": "New photo", "media_kind": "image"}
+    sunday = {"scheduled_at": "2026-06-14T08:00:00-05:00", "text": "Plain text"}
+    a = client.post(url, json=tuesday, headers=member.headers).get_json()
+    b = client.post(url, json=sunday, headers=member.headers).get_json()
+    assert a["available"] and a["interval"]["low"] < a["engagement_rate"] < a["interval"]["high"]
+    assert a["engagement_rate"] > b["engagement_rate"] * 1.5  # the planted slot and the image lift
+    assert a["factors"]["slot"]["posts"] >= 9 and a["engagements"]["expected"] > 0
+    bad = client.post(url, json={"text": "no time"}, headers=member.headers)
+    assert bad.status_code == 422 and "scheduled_at" in bad.get_json()["message"]
+    li = stats.account_ids[1]  # instagram: plenty of history
+    other = seed.account(member.workspace_id, "facebook")  # no history at all
+    short = client.post(f"/api/v1/workspaces/{member.workspace_id}/accounts/{other}/predict", json=sunday,
+                        headers=member.headers).get_json()
+    assert short["available"] is False and "30 are needed" in short["reason"]
+    assert li != other
