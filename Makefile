@@ -6,7 +6,7 @@ PLUGINS := twitter facebook instagram linkedin deepseek
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-analytics clean
 
 $(VENV)/.installed: setup.cfg setup.py pyproject.toml $(wildcard plugins/*/setup.cfg)
 	@$(PYTHON) -c 'import sys; sys.exit("ClientNest needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -25,6 +25,9 @@ test: install
 
 bench: install
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-analytics: install
+	$(PY) -m bench.analytics $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info plugins/*/*.egg-info
