@@ -82,13 +82,13 @@ def backtest() -> dict[str, Any]:
 _GEN = """
 INSERT INTO posts (id, workspace_id, text, link, thread, status, scheduled_at, created_at, updated_at)
 SELECT g, CASE WHEN g % 10 = 0 THEN 1 ELSE 2 + g % 99 END, 'post number ' || g || ' #coffee', NULL, '[]',
-       'published', :start + (g % 90) * interval '1 day' + (g % 13 + 8) * interval '1 hour',
+       'published', :start + ((g / 100) % 90) * interval '1 day' + (g % 13 + 8) * interval '1 hour',
        now(), now()
 FROM generate_series(1, :n) g;
 INSERT INTO post_targets (id, post_id, workspace_id, account_id, platform, status, scheduled_at, published_at,
                           external_id, external_url, extra_ids, attempts, updated_at)
-SELECT p.id, p.id, p.workspace_id, (p.workspace_id - 1) * 10 + 1 + p.id % 10,
-       (ARRAY['twitter','facebook','instagram','linkedin'])[1 + (p.id % 10) % 4], 'published', p.scheduled_at,
+SELECT p.id, p.id, p.workspace_id, (p.workspace_id - 1) * 10 + 1 + (p.id / 10) % 10,
+       (ARRAY['twitter','facebook','instagram','linkedin'])[1 + ((p.id / 10) % 10) % 4], 'published', p.scheduled_at,
        p.scheduled_at, 'x' || p.id, 'https://example.invalid/' || p.id, '{}', 1, now()
 FROM posts p;
 INSERT INTO post_rollups (target_id, workspace_id, account_id, post_id, platform, published_at, local_day,

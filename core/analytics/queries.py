@@ -237,11 +237,16 @@ def top_posts(session: Session, workspace_id: int, period: Period, f: Filters, m
         raise AnalyticsError(f"must be one of: {', '.join(RANK_METRICS)}", field="metric")
     r = PostRollup
     col = getattr(r, metric)
+    # rank on the rollup alone (its workspace-day index), then join the few winners
+    order = (col.desc(), r.published_at.desc(), r.target_id.desc())
+    top = (select(r.target_id).where(*_where(r, workspace_id, f), r.local_day.between(period.start, period.end),
+                                     col.is_not(None))
+           .order_by(*order).limit(limit).subquery())
     q = (select(r, Post.text, PostTarget.text_override, PostTarget.external_url, SocialAccount.display_name)
+         .join(top, top.c.target_id == r.target_id)
          .join(Post, Post.id == r.post_id).join(PostTarget, PostTarget.id == r.target_id)
          .join(SocialAccount, SocialAccount.id == r.account_id)
-         .where(*_where(r, workspace_id, f), r.local_day.between(period.start, period.end), col.is_not(None))
-         .order_by(col.desc(), r.published_at.desc()).limit(limit))
+         .order_by(*order))
     posts = []
     for roll, text, override, url, account_name in session.execute(q):
         posts.append({
