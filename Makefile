@@ -7,7 +7,7 @@ PLUGINS := twitter facebook instagram linkedin deepseek
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test bench clean web web-test
+.PHONY: install run test bench bench-analytics clean web web-test
 
 # The web app's sources: everything in web/ but its dependencies and its build.
 WEB_SOURCES := $(shell find web \( -path web/node_modules -o -path web/dist -o -path web/test-results -o -path web/playwright-report -o -path web/coverage \) -prune -o -type f -print 2>/dev/null)
@@ -54,6 +54,9 @@ test: install
 
 bench: install
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-analytics: install
+	$(PY) -m bench.analytics $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info plugins/*/*.egg-info web/dist web/node_modules

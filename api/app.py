@@ -41,6 +41,7 @@ BLUEPRINTS = (
     "inbox",
     "webhooks",
     "events",
+    "analytics",
 )
 
 

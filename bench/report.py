@@ -264,6 +264,11 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         L += _bodies_section(bodies)
     if events:
         L += _events_section(events, results.get("origins", {}).get("events"))
+    if (out.parent / "ANALYTICS_RESULTS.md").exists():
+        # written by its own command (make bench-analytics: a large PostgreSQL data set)
+        L += ["## 7. Analytics", "", "Analytics queries, rollup maintenance, export memory and the prediction's "
+              "backtest are measured by `make bench-analytics`; their results are in "
+              "[ANALYTICS_RESULTS.md](ANALYTICS_RESULTS.md).", ""]
     L += _notes(results)
     if kills:
         L += _kills_section(kills, results.get("origins", {}).get("kills"))

@@ -19,6 +19,7 @@ from .ai import (
 from .config import ConfigField, ConfigSchema
 from .connector import (
     Account,
+    AccountMetrics,
     AuthorizationRequest,
     Capability,
     Comment,
@@ -50,6 +51,7 @@ __all__ = [
     "PostContent",
     "PublishResult",
     "PostMetrics",
+    "AccountMetrics",
     "Comment",
     "CommentPage",
     "PlatformRules",

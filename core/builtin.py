@@ -12,6 +12,7 @@ from datetime import datetime
 from .ai import AIProvider, AIResult, Draft, DraftRequest, Sentiment
 from .connector import (
     Account,
+    AccountMetrics,
     AuthorizationRequest,
     Comment,
     CommentPage,
@@ -72,6 +73,11 @@ def clientnest_fetch_metrics(
     connector: SocialConnector, account: Account, external_ids: Sequence[str]
 ) -> list[PostMetrics]:
     return connector.fetch_metrics(account, external_ids)
+
+
+@hookimpl(trylast=True)
+def clientnest_fetch_account_metrics(connector: SocialConnector, account: Account) -> AccountMetrics:
+    return connector.fetch_account_metrics(account)
 
 
 @hookimpl(trylast=True)

@@ -209,6 +209,7 @@ def run_cmd(host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     from clientnest.api import create_app
+    from .analytics.demo import ensure_demo_history
     from .migrate import upgrade
     from .runtime import build_runtime
 
@@ -224,6 +225,7 @@ def run_cmd(host: str, port: int) -> None:
     app = create_app(runtime=runtime)
     server = make_server(host, port, app, threaded=True)
     demo = _ensure_demo_login(runtime)
+    ensure_demo_history(runtime, demo.email)  # 90 days of posts and figures for the analytics pages
 
     from .engine import embedded
 

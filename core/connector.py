@@ -29,6 +29,7 @@ __all__ = [
     "PostContent",
     "PublishResult",
     "PostMetrics",
+    "AccountMetrics",
     "Comment",
     "CommentPage",
     "PlatformRules",
@@ -51,6 +52,8 @@ class Capability(StrEnum):
     FIRST_COMMENT = "first_comment"
     DELETE = "delete"
     METRICS = "metrics"
+    #: account-level figures (followers, profile insights): ``fetch_account_metrics``
+    ACCOUNT_METRICS = "account_metrics"
     COMMENTS = "comments"
     REPLY = "reply"
     LOOKUP = "lookup"
@@ -200,6 +203,39 @@ class PostMetrics:
     NAMES: ClassVar[tuple[str, ...]] = (
         "impressions", "reach", "likes", "comments", "shares", "saves", "clicks", "video_views",
     )
+
+
+@dataclass
+class AccountMetrics:
+    """Account-level figures, normalised; ``None`` where the platform gives no
+    such figure (a missing figure is not a zero).
+
+    ``followers`` is a level (the count when fetched). The other figures are
+    amounts over ``period``: ``"day"`` (the platform's last complete day,
+    ending at ``period_end``) or ``"lifetime"`` (running totals since the
+    account began, e.g. LinkedIn's organization share statistics; the core
+    turns them into daily amounts by difference).
+
+    :param external_id: the account's platform id.
+    :param followers: followers (X, Instagram), Page followers (Facebook),
+        organization followers (LinkedIn).
+    :param impressions: times the account's content was seen.
+    :param reach: unique accounts that saw it.
+    :param profile_views: views of the profile or Page.
+    :param engagements: interactions, as the platform defines them.
+    """
+
+    external_id: str
+    followers: int | None = None
+    impressions: int | None = None
+    reach: int | None = None
+    profile_views: int | None = None
+    engagements: int | None = None
+    period: str = "day"
+    period_end: datetime | None = None
+    raw: Any = None
+
+    NAMES: ClassVar[tuple[str, ...]] = ("followers", "impressions", "reach", "profile_views", "engagements")
 
 
 @dataclass
@@ -395,6 +431,11 @@ class SocialConnector:
     def fetch_comments(
         self, account: Account, external_id: str, cursor: str | None = None
     ) -> CommentPage:
+        raise NotImplementedError
+
+    def fetch_account_metrics(self, account: Account) -> AccountMetrics:
+        """The account's own figures (``Capability.ACCOUNT_METRICS``), fetched
+        once a day by the core's collection job."""
         raise NotImplementedError
 
     def reply(self, account: Account, comment_external_id: str, text: str) -> Comment:

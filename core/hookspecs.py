@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .ai import AIProvider, AIResult, Draft, DraftRequest, Sentiment
     from .connector import (
         Account,
+        AccountMetrics,
         AuthorizationRequest,
         Comment,
         CommentPage,
@@ -190,6 +191,22 @@ def clientnest_fetch_metrics(
     :param account: the account that published the posts.
     :param external_ids: the platform's ids of the posts.
     :returns: one :class:`~clientnest.PostMetrics` per post found, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def clientnest_fetch_account_metrics(
+    connector: SocialConnector, account: Account
+) -> AccountMetrics | None:
+    """Fetch an account's own figures (followers, impressions, reach, profile
+    views, engagements), normalised; collected once a day per account.
+
+    First result wins.
+
+    :param connector: the account's connector.
+    :param account: the account whose figures to read.
+    :returns: one :class:`~clientnest.AccountMetrics` (``None`` for each figure
+        the platform does not give), or ``None`` to pass.
     """
 
 

@@ -366,6 +366,8 @@ class PostingSlot(Base):
 
 class MetricSnapshot(Base):
     __tablename__ = "metric_snapshots"
+    # the raw-snapshot retention purge walks by time (analytics_raw_retention_days)
+    __table_args__ = (Index("ix_metric_snapshots_time", "fetched_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -553,3 +555,8 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# the analytics tables live with their package; imported here so that every
+# table is on Base.metadata whenever the models are (migrations, tests' wipe)
+from .analytics import tables as _analytics_tables  # noqa: E402,F401

@@ -139,6 +139,10 @@ class Settings:
     comment_poll_max_pages: int = 20
     #: consecutive failures after which a follow-up stops (comments: skips to its next poll)
     followup_max_attempts: int = 5
+    #: how often each connected account's own figures are collected (hours)
+    account_metrics_interval_hours: float = 24.0
+    #: raw metric and account snapshots older than this are purged (rollups are kept for good); 0 keeps them all
+    analytics_raw_retention_days: int = 400
     #: comments scored per AI call
     sentiment_batch_size: int = 25
     #: wait before AI work is tried again after the workspace's budget ran out
@@ -220,6 +224,8 @@ _ENV: dict[str, str] = {
     "CLIENTNEST_COMMENT_POLL_MAX_PAGES": "comment_poll_max_pages",
     "CLIENTNEST_FOLLOWUP_MAX_ATTEMPTS": "followup_max_attempts",
     "CLIENTNEST_SENTIMENT_BATCH_SIZE": "sentiment_batch_size",
+    "CLIENTNEST_ACCOUNT_METRICS_INTERVAL_HOURS": "account_metrics_interval_hours",
+    "CLIENTNEST_ANALYTICS_RAW_RETENTION_DAYS": "analytics_raw_retention_days",
     "CLIENTNEST_AI_BUDGET_RETRY_SECONDS": "ai_budget_retry_seconds",
     "CLIENTNEST_JSON_MAX_BYTES": "json_max_bytes",
     "CLIENTNEST_WEBHOOK_MAX_BYTES": "webhook_max_bytes",

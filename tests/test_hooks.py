@@ -18,6 +18,7 @@ import pytest
 
 from clientnest import (
     Account,
+    AccountMetrics,
     AIProvider,
     AIResult,
     AuthorizationRequest,
@@ -79,6 +80,10 @@ class Recorder(SocialConnector):
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[PostMetrics]:
         self.calls.append("fetch_metrics")
         return [PostMetrics(external_id=i, likes=3) for i in external_ids]
+
+    def fetch_account_metrics(self, account: Account) -> AccountMetrics:
+        self.calls.append("fetch_account_metrics")
+        return AccountMetrics(external_id=account.external_id, followers=120)
 
     def fetch_comments(self, account: Account, external_id: str, cursor: str | None = None) -> CommentPage:
         self.calls.append(f"fetch_comments:{cursor}")
@@ -200,6 +205,21 @@ def test_hook_clientnest_fetch_metrics(acct: Account) -> None:
     c = host.connector("recorder")
     m = host.hook.clientnest_fetch_metrics(connector=c, account=acct, external_ids=["a", "b"])
     assert [(x.external_id, x.likes) for x in m] == [("a", 3), ("b", 3)]
+
+
+def test_hook_clientnest_fetch_account_metrics(acct: Account) -> None:
+    host = _host()
+    c = host.connector("recorder")
+    m = host.hook.clientnest_fetch_account_metrics(connector=c, account=acct)
+    assert (m.external_id, m.followers, m.reach) == (acct.external_id, 120, None)
+    assert c.calls == ["fetch_account_metrics"]
+
+    other = AccountMetrics(external_id="other", followers=5)
+    host = _host(("override", _plugin(clientnest_fetch_account_metrics=hookimpl(
+        lambda connector, account: other))))
+    c = host.connector("recorder")
+    assert host.hook.clientnest_fetch_account_metrics(connector=c, account=acct) is other
+    assert c.calls == []  # the plugin answered first: the connector was not asked
 
 
 def test_hook_clientnest_fetch_comments(acct: Account) -> None:

@@ -21,7 +21,10 @@ One call of :func:`sweep` (the dispatcher runs it every round):
    enqueueing anything: this is what picks them up);
 5. at most every ``backfill_seconds``: schedules the follow-ups of published
    targets that have none (published before follow-ups existed, or by a
-   path that did not schedule them).
+   path that did not schedule them);
+6. the daily collection of each account's own figures
+   (:func:`clientnest.analytics.collect.sweep_collections`): claimed,
+   enqueued and enqueued again the same way.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 
 from .. import audit
+from ..analytics.collect import sweep_collections
 from ..db import UTCDateTime, utcnow
 from ..models import FollowUp, FollowUpKind, FollowUpStatus, InboxComment, ReplyStatus
 from ..queue import DEFAULT_QUEUE, JobQueue, JobSpec, get_queue
@@ -125,6 +129,7 @@ class SweepStats:
     replies_requeued: int = 0
     scoring_jobs: int = 0
     backfilled: int = 0
+    account_collections: int = 0
 
 
 def _spec(followup_id: int, kind: str, runs: int) -> JobSpec:
@@ -293,4 +298,6 @@ def sweep(
     stats.replies_claimed = _claim_replies(rt, queue, now, limit)
     stats.replies_requeued = _requeue_replies(rt, queue, now)
     stats.scoring_jobs = _scoring(rt, queue, now)
+    # the daily collection of account figures rides on the same round
+    stats.account_collections = sweep_collections(rt, queue, now, limit, backfill=backfill)
     return stats

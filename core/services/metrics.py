@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..analytics.rollups import apply_post_snapshot
 from ..connector import PostMetrics
 from ..db import utcnow
 from ..errors import ClientNestError
@@ -90,6 +91,8 @@ def store_snapshot(
     )
     session.add(snap)
     session.flush()
+    # the rollups move in the same transaction: a snapshot is never stored without them
+    apply_post_snapshot(session, snap)
     return snap
 
 

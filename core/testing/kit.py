@@ -60,6 +60,7 @@ import pytest
 from ..config import ConfigSchema
 from ..connector import (
     Account,
+    AccountMetrics,
     Capability,
     Comment,
     CommentPage,
@@ -107,6 +108,7 @@ CAPABILITY_METHODS: dict[Capability, tuple[str, ...]] = {
     Capability.FIRST_COMMENT: ("publish",),
     Capability.DELETE: ("delete",),
     Capability.METRICS: ("fetch_metrics",),
+    Capability.ACCOUNT_METRICS: ("fetch_account_metrics",),
     Capability.COMMENTS: ("fetch_comments",),
     Capability.REPLY: ("reply",),
     Capability.LOOKUP: ("find_published",),
@@ -665,6 +667,19 @@ class ConnectorConformance:
                 f"{name} = {value!r}: a non-negative int or None")
         if controlled:
             assert m.likes == 7, "likes set in the sandbox were not read back"
+        json.dumps(m.raw, default=str)  # raw must be storable
+
+    def test_account_metrics(self, connector_kit: KitContext) -> None:
+        connector_kit.require(Capability.ACCOUNT_METRICS)
+        m = connector_kit.hook.clientnest_fetch_account_metrics(
+            connector=connector_kit.connector, account=connector_kit.account)
+        assert isinstance(m, AccountMetrics), f"expected AccountMetrics, got {m!r}"
+        assert str(m.external_id) == str(connector_kit.account.external_id)
+        assert m.period in ("day", "lifetime"), f"period {m.period!r}: 'day' or 'lifetime'"
+        for name in AccountMetrics.NAMES:
+            value = getattr(m, name)
+            assert value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0), (
+                f"{name} = {value!r}: a non-negative int or None (missing is None, never a made-up 0)")
         json.dumps(m.raw, default=str)  # raw must be storable
 
     def test_comments_with_paging(self, connector_kit: KitContext) -> None:

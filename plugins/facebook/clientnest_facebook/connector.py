@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import httpx
 from clientnest import (
     Account,
+    AccountMetrics,
     AuthorizationRequest,
     Capability,
     Comment,
@@ -43,6 +44,7 @@ from clientnest.errors import (
     PlatformError,
 )
 
+from . import account_metrics
 from .graph import GraphClient
 
 __all__ = ["FacebookConnector", "DEFAULT_SCOPES"]
@@ -124,6 +126,7 @@ class FacebookConnector(SocialConnector):
         Capability.FIRST_COMMENT,
         Capability.DELETE,
         Capability.METRICS,
+        Capability.ACCOUNT_METRICS,
         Capability.COMMENTS,
         Capability.REPLY,
         Capability.LOOKUP,
@@ -397,6 +400,19 @@ class FacebookConnector(SocialConnector):
         self.graph.delete(external_id, token=account.credentials.access_token)
 
     # -- after publishing -----------------------------------------------------------------
+    def fetch_account_metrics(self, account: Account) -> AccountMetrics:
+        token = account.credentials.access_token
+        page = self.graph.get(account.external_id, token=token, params={"fields": "id,followers_count,fan_count"})
+        insights = None
+        for names in (account_metrics.PAGE_INSIGHTS, account_metrics.FALLBACK_INSIGHTS):
+            try:
+                insights = self.graph.get(f"{account.external_id}/insights", token=token,
+                                          params={"metric": ",".join(names), "period": "day"})
+                break
+            except PermanentError:
+                continue  # a retired metric: ask for fewer
+        return account_metrics.normalize(account.external_id, page, insights)
+
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[PostMetrics]:
         token = account.credentials.access_token
         out: list[PostMetrics] = []

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import httpx
 from clientnest import (
     Account,
+    AccountMetrics,
     AuthorizationRequest,
     Capability,
     Comment,
@@ -47,6 +48,7 @@ from clientnest.errors import (
     PlatformError,
 )
 
+from . import account_metrics
 from .graph import GraphClient
 
 __all__ = ["InstagramConnector", "DEFAULT_SCOPES"]
@@ -103,6 +105,7 @@ class InstagramConnector(SocialConnector):
         Capability.PUBLISH_VIDEO,
         Capability.FIRST_COMMENT,
         Capability.METRICS,
+        Capability.ACCOUNT_METRICS,
         Capability.COMMENTS,
         Capability.REPLY,
         Capability.LOOKUP,
@@ -401,6 +404,19 @@ class InstagramConnector(SocialConnector):
                              platform=self.name)
 
     # -- after publishing ------------------------------------------------------------
+    def fetch_account_metrics(self, account: Account) -> AccountMetrics:
+        token = account.credentials.access_token
+        user = self.graph.get(account.external_id, token=token, params={"fields": "id,followers_count,media_count"})
+        insights = None
+        for names in (account_metrics.USER_INSIGHTS, account_metrics.FALLBACK_INSIGHTS):
+            try:
+                insights = self.graph.get(f"{account.external_id}/insights", token=token,
+                                          params={"metric": ",".join(names), "period": "day"})
+                break
+            except PermanentError:
+                continue  # a metric this API version no longer has: ask for fewer
+        return account_metrics.normalize(account.external_id, user, insights)
+
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[PostMetrics]:
         token = account.credentials.access_token
         out: list[PostMetrics] = []

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from clientnest import (
     Account,
+    AccountMetrics,
     AuthorizationRequest,
     Capability,
     Comment,
@@ -42,7 +43,7 @@ from clientnest.errors import (
     TransientError,
 )
 
-from . import little, media, metrics, urns
+from . import account_metrics, little, media, metrics, urns
 from .client import LinkedInClient
 from .errors import DEFAULT_RETRY_SECONDS, PLATFORM, classify_oauth_response
 from .versions import SUPPORT_MONTHS, default_api_version, is_active, month_of
@@ -120,6 +121,7 @@ class LinkedInConnector(SocialConnector):
         Capability.FIRST_COMMENT,
         Capability.DELETE,
         Capability.METRICS,
+        Capability.ACCOUNT_METRICS,
         Capability.COMMENTS,
         Capability.REPLY,
         Capability.LOOKUP,
@@ -605,6 +607,12 @@ class LinkedInConnector(SocialConnector):
             raise
 
     # -- metrics ------------------------------------------------------------------------
+    def fetch_account_metrics(self, account: Account) -> AccountMetrics:
+        if urns.is_organization(account.external_id):
+            return account_metrics.organization_figures(self.client, account.credentials.access_token,
+                                                        account.external_id)
+        return account_metrics.member_figures(account.external_id)
+
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[PostMetrics]:
         token = account.credentials.access_token
         ids = list(dict.fromkeys(external_ids))

@@ -214,6 +214,7 @@ class LinkedInSandbox:
             Rule("/rest/socialActions/<urn>/comments", endpoint="comments", methods=["GET", "POST"]),
             Rule("/rest/socialMetadata", endpoint="social_metadata", methods=["GET"]),
             Rule("/rest/organizationalEntityShareStatistics", endpoint="share_statistics", methods=["GET"]),
+            Rule("/rest/networkSizes/<urn>", endpoint="network_sizes", methods=["GET"]),
             Rule("/feed/update/<urn>/", endpoint="permalink", methods=["GET"]),
             Rule("/_sandbox", endpoint="control_state", methods=["GET"]),
         ], strict_slashes=False)
@@ -1002,6 +1003,31 @@ class LinkedInSandbox:
             elements.append({"totalShareStatistics": self._statistics(self._counts(urn)), key: urn,
                              "organizationalEntity": org})
         return _json({"paging": {"start": 0, "count": 10, "links": []}, "elements": elements})
+
+    def _network_sizes(self, request: Request, urn: str) -> Response:
+        """An organization's followers: ``{"firstDegreeSize": n}`` (recorded shape)."""
+        token = self._auth(request)
+        if request.args.get("edgeType") != "COMPANY_FOLLOWED_BY_MEMBER":
+            raise _Reject(_error(400, "edgeType COMPANY_FOLLOWED_BY_MEMBER is required for an organization"))
+        with self._lock:
+            org = self.organizations.get(urn)
+        if org is None:
+            raise _Reject(_error(404, f"Organization {urn} not found"))
+        self._need(token, "GET", "/networkSizes", "rw_organization_admin", "r_organization_social")
+        return _json({"firstDegreeSize": int(org.get("followers", 0))})
+
+    def set_account_metrics(self, account_id: str, figures: Mapping[str, int]) -> None:
+        """Set an organization's ``followers``. Its impressions, reach and
+        engagements are the lifetime totals of its posts (set with :meth:`engage`)."""
+        unknown = sorted(set(figures) - {"followers"})
+        if unknown:
+            raise ValueError(f"figures: {', '.join(unknown)} come from the organization's posts (engage()); "
+                             "only followers can be set")
+        with self._lock:
+            if account_id not in self.organizations:
+                raise KeyError(account_id)
+            if "followers" in figures:
+                self.organizations[account_id]["followers"] = int(figures["followers"])
 
     # -- index and control -------------------------------------------------------------------------
     def _index(self, request: Request) -> Response:

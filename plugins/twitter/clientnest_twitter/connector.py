@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from clientnest import (
     Account,
+    AccountMetrics,
     AuthorizationRequest,
     Capability,
     Comment,
@@ -48,6 +49,8 @@ from . import oauth, textmatch
 from .client import XClient
 from .errors import PLATFORM, error_message, is_not_found, partial_errors
 from .media import MAX_CHUNK_BYTES, upload_media
+from .account_metrics import USER_FIELDS as ACCOUNT_USER_FIELDS
+from .account_metrics import normalize_user
 from .metrics import PRIVATE_FIELDS, PUBLIC_FIELDS, normalize
 from .validation import parse, weighted_length
 
@@ -98,6 +101,7 @@ class TwitterConnector(SocialConnector):
         Capability.PUBLISH_THREAD,
         Capability.DELETE,
         Capability.METRICS,
+        Capability.ACCOUNT_METRICS,
         Capability.COMMENTS,
         Capability.REPLY,
         Capability.LOOKUP,
@@ -395,6 +399,15 @@ class TwitterConnector(SocialConnector):
         for start in range(0, len(ids), 100):
             out.extend(self._metrics_batch(account.credentials.access_token, ids[start:start + 100]))
         return out
+
+    def fetch_account_metrics(self, account: Account) -> AccountMetrics:
+        """Followers from ``GET /2/users/me`` (X gives no account-level impressions)."""
+        body = self.client.request_json("GET", "/2/users/me", token=account.credentials.access_token,
+                                        params={"user.fields": ACCOUNT_USER_FIELDS})
+        user = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(user, dict):
+            raise PermanentError("X returned no user for /2/users/me", platform=PLATFORM)
+        return normalize_user(user)
 
     def _metrics_batch(self, token: str, ids: list[str]) -> list[PostMetrics]:
         fields = list(PUBLIC_FIELDS) + ["attachments", "created_at"]

@@ -103,6 +103,23 @@ class FacebookSandbox:
                 raise KeyError(post_id)
             self.state.metrics.setdefault(post_id, {}).update({k: int(v) for k, v in metrics.items()})
 
+    def set_account_metrics(self, account_id: str, figures: Mapping[str, int]) -> None:
+        """Set a Page's figures: ``followers`` (``followers_count``; ``fan_count``
+        follows it), and the last complete day's ``impressions``, ``reach``,
+        ``profile_views``, ``engagements``, ``new_followers``."""
+        known = {"followers", "impressions", "reach", "profile_views", "engagements", "new_followers"}
+        unknown = sorted(set(figures) - known)
+        if unknown:
+            raise ValueError(f"figures: unknown name(s) {', '.join(unknown)}")
+        with self.state.lock:
+            if self.state.object_kind(account_id) != "page":
+                raise KeyError(account_id)
+            if "followers" in figures:
+                self.state.pages[account_id]["followers_count"] = int(figures["followers"])
+                self.state.pages[account_id]["fan_count"] = int(figures["followers"])
+            self.state.metrics.setdefault(account_id, {}).update(
+                {k: int(v) for k, v in figures.items() if k != "followers"})
+
     def issue_user_token(self) -> dict[str, Any]:
         """A long-lived user token, as a user would paste it (``connect_with_token``)."""
         with self.state.lock:
@@ -351,6 +368,8 @@ class FacebookSandbox:
             return dict(st.user)
         if kind == "page":
             page = dict(st.pages[oid])
+            page.setdefault("followers_count", 0)  # set with set_account_metrics
+            page.setdefault("fan_count", page["followers_count"])
             if info is not None and (info.kind == "user" or info.subject == oid):
                 page["access_token"] = st.page_token(oid, info)
             return page
@@ -466,6 +485,8 @@ class FacebookSandbox:
                 body = st.render_comment(row)
                 specs = parse_fields(params.get("fields"))
                 return self._ok(select(body, specs) if specs else {"id": row["id"]}, version, page)
+        if edge == "insights" and method == "GET" and kind == "page":
+            return self._page_insights(oid, params, version)
         if edge in ("insights", "video_insights") and method == "GET" and kind in ("post", "video"):
             return self._insights(oid, edge, params, version, page)
         raise GraphError(f"(#100) Tried accessing nonexisting field ({edge}) on node type "
@@ -598,6 +619,16 @@ class FacebookSandbox:
         if params.get("summary") in ("true", "1"):
             body["summary"] = {"order": "chronological", "total_count": len(rows), "can_comment": True}
         return self._ok(body, version, page)
+
+    def _page_insights(self, page_id: str, params: dict[str, str], version: str) -> Response:
+        from .page_insights import InsightsRefused, page_insights
+
+        with self.state.lock:
+            figures = dict(self.state.metrics.get(page_id, {}))
+        try:
+            return self._ok(page_insights(page_id, figures, params), version, page_id)
+        except InsightsRefused as exc:
+            raise GraphError(str(exc), code=100) from None
 
     def _insights(self, oid: str, edge: str, params: dict[str, str], version: str, page: str | None) -> Response:
         st = self.state

@@ -423,6 +423,8 @@ class InstagramSandbox:
                             version, oid)
         if kind == "media" and edge == "insights" and method == "GET":
             return self._insights(oid, params, version, owner)
+        if kind == "ig_user" and edge == "insights" and method == "GET":
+            return self._user_insights(oid, params, version)
         if kind == "media" and edge == "comments":
             if method == "GET":
                 rows = [st.render_comment(c) for c in st.comments_of(oid)]
@@ -566,6 +568,32 @@ class InstagramSandbox:
         if params.get("until"):
             rows = [m for m in rows if m["timestamp"].timestamp() <= _epoch(params["until"])]
         return self._list([self._render_media(m["id"]) for m in rows], params, version, ig_id, default=("id",))
+
+    def _user_insights(self, ig_id: str, params: dict[str, str], version: str) -> Response:
+        from .account_insights import InsightsRefused, user_insights
+
+        with self.state.lock:
+            figures = dict(self.state.metrics.get(ig_id, {}))
+        try:
+            return self._ok(user_insights(ig_id, figures, params), version, ig_id)
+        except InsightsRefused as exc:
+            raise GraphError(str(exc), code=100) from None
+
+    def set_account_metrics(self, account_id: str, figures: Mapping[str, int]) -> None:
+        """Set an Instagram account's figures: ``followers`` (``followers_count``),
+        and the last complete day's ``impressions``, ``reach``, ``profile_views``,
+        ``engagements`` (``accounts_engaged``), ``new_followers`` (``follower_count``)."""
+        known = {"followers", "impressions", "reach", "profile_views", "engagements", "new_followers"}
+        unknown = sorted(set(figures) - known)
+        if unknown:
+            raise ValueError(f"figures: unknown name(s) {', '.join(unknown)}")
+        with self.state.lock:
+            if account_id not in self.state.ig_users:
+                raise KeyError(account_id)
+            if "followers" in figures:
+                self.state.ig_users[account_id]["followers_count"] = int(figures["followers"])
+            self.state.metrics.setdefault(account_id, {}).update(
+                {k: int(v) for k, v in figures.items() if k != "followers"})
 
     def _insights(self, mid: str, params: dict[str, str], version: str, owner: str | None) -> Response:
         st = self.state

@@ -173,7 +173,7 @@ class TwitterSandbox(OAuthRoutes, MediaRoutes):
         if "public_metrics" in fields:
             with self.store.lock:
                 count = sum(1 for t in self.store.tweets.values() if t.author_id == user.id and not t.deleted)
-            out["public_metrics"] = {"followers_count": 0, "following_count": 0, "tweet_count": count, "listed_count": 0}
+            out["public_metrics"] = {"followers_count": user.followers, "following_count": 0, "tweet_count": count, "listed_count": 0}
         return out
 
     def _tweet_json(self, tweet: Tweet, fields: set[str], viewer: User, errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -563,6 +563,19 @@ class TwitterSandbox(OAuthRoutes, MediaRoutes):
                         if media.key in tweet.media_keys and media.type == "video":
                             media.view_count = value
                 # reach: X has none; accepted and ignored
+
+    def set_account_metrics(self, account_id: str, figures: dict[str, int]) -> None:
+        """Set a user's account-level figures; X shows only ``followers``."""
+        user = self.store.users.get(str(account_id))
+        if user is None:
+            raise KeyError(account_id)
+        unknown = sorted(set(figures) - {"followers", "impressions", "reach", "profile_views", "engagements"})
+        if unknown:
+            raise ValueError(f"figures: unknown name(s) {', '.join(unknown)}")
+        with self.store.lock:
+            if "followers" in figures:
+                user.followers = int(figures["followers"])
+            # the others: X has no account-level figure for them; accepted and ignored
 
     def issue_token(self) -> dict[str, Any]:
         """A token of the sandbox's user, as if the OAuth flow had run."""

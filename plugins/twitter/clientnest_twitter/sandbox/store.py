@@ -64,6 +64,8 @@ class User:
     username: str
     created_at: datetime
     profile_image_url: str = ""
+    #: followers_count in public_metrics (set with the sandbox's set_account_metrics)
+    followers: int = 0
 
 
 @dataclass
