@@ -10,8 +10,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create an account, its first workspace (you own it) and a first API token.
-         * @description The token is in this response only; it is stored as a SHA-256 hash.
+         * Create an account and its first workspace (you own it).
+         * @description The answer is the same whether or not the email already had an account
+         *     (then nothing changes), so it tells no one who has one. Get an API token
+         *     next with ``POST /api/v1/auth/tokens`` (email and password).
          */
         post: {
             parameters: {
@@ -26,16 +28,16 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Created */
-                201: {
+                /** @description Accepted */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Registered"];
+                        "application/json": components["schemas"]["RegistrationAccepted"];
                     };
                 };
-                409: components["responses"]["CONFLICT"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 429: components["responses"]["TOO_MANY_REQUESTS"];
                 default: components["responses"]["DEFAULT_ERROR"];
@@ -112,6 +114,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["UNAUTHORIZED"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 429: components["responses"]["TOO_MANY_REQUESTS"];
                 default: components["responses"]["DEFAULT_ERROR"];
@@ -206,6 +209,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["UNAUTHORIZED"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 429: components["responses"]["TOO_MANY_REQUESTS"];
                 default: components["responses"]["DEFAULT_ERROR"];
@@ -305,7 +309,10 @@ export interface paths {
         };
         /**
          * Where the platform sends the browser back (no bearer token: the
-         *     single-use ``state`` binds it to the workspace and user that began it).
+         *     single-use ``state`` binds it to the workspace and user that began it,
+         *     and the ``clientnest_oauth_binding`` cookie or ``X-ClientNest-OAuth-Binding``
+         *     header to the browser or API client that did; without it: 403, nothing
+         *     connected).
          */
         get: {
             parameters: {
@@ -507,7 +514,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description no webhook endpoint for this platform */
+                /** @description no webhook endpoint for this platform on this install: the platform takes no webhooks, its plugin is not enabled, or its webhook secret is not configured (the message names the setting to set) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -516,13 +523,6 @@ export interface paths {
                 };
                 /** @description a required query parameter is missing */
                 422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description the platform's webhook secret is not configured */
-                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -579,15 +579,8 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description no webhook endpoint for this platform */
+                /** @description no webhook endpoint for this platform on this install: the platform takes no webhooks, its plugin is not enabled, or its webhook secret is not configured (the message names the setting to set) */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description the platform's webhook secret is not configured */
-                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -632,7 +625,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create a workspace; you become its owner. */
+        /**
+         * Create a workspace; you become its owner. A user owns at most the
+         *     install's ``max_workspaces_per_user`` workspaces (403 naming the limit).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -655,6 +651,8 @@ export interface paths {
                         "application/json": components["schemas"]["Workspace"];
                     };
                 };
+                403: components["responses"]["FORBIDDEN"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -704,7 +702,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change name, time zone, brand voice, reply rules or AI budget (admin or owner). */
+        /**
+         * Change name, time zone, brand voice, reply rules or AI budget (admin or
+         *     owner). The AI budget may not exceed the install's ``ai_budget_max_usd``.
+         */
         patch: {
             parameters: {
                 query?: never;
@@ -731,6 +732,7 @@ export interface paths {
                 };
                 403: components["responses"]["FORBIDDEN"];
                 404: components["responses"]["NOT_FOUND"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -807,6 +809,7 @@ export interface paths {
                 403: components["responses"]["FORBIDDEN"];
                 404: components["responses"]["NOT_FOUND"];
                 409: components["responses"]["CONFLICT"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 502: components["responses"]["BAD_GATEWAY"];
                 503: components["responses"]["SERVICE_UNAVAILABLE"];
@@ -899,6 +902,164 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{wid}/accounts/{aid}/best-times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                aid: number;
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * Ranked best times to post (weekday x hour, workspace zone) and the heatmap, from the account's own
+         *     history; platform defaults, labelled as such, when the history is short (viewer+).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    aid: number;
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BestTimes"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/accounts/{aid}/next-best": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                aid: number;
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * The best-scored free time of the account in the next days: within its posting slots if it has
+         *     any, never one a waiting post of the account already holds (viewer+).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description ISO 8601 with offset; default: now */
+                    after?: string;
+                    horizon_days?: number;
+                };
+                header?: never;
+                path: {
+                    aid: number;
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NextBest"];
+                    };
+                };
+                /** @description no free time in the horizon (every posting slot is taken) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/accounts/{aid}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                aid: number;
+                wid: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A draft's expected engagement rate (with an 80 % interval) on this account, from its own history;
+         *     ``available: false`` with the reason when the history is too short. Nothing is stored (viewer+).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    aid: number;
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PredictRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Prediction"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{wid}/accounts/{aid}/slots": {
         parameters: {
             query?: never;
@@ -967,6 +1128,7 @@ export interface paths {
                         "application/json": components["schemas"]["SlotsResponse"];
                     };
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -992,7 +1154,11 @@ export interface paths {
         /**
          * Begin connecting an account through OAuth (admin+).
          * @description Send the user's browser to ``authorization_url``; the platform brings it
-         *     back to the callback with ``code`` and ``state`` within 10 minutes.
+         *     back to the callback with ``code`` and ``state`` within 10 minutes. The
+         *     callback succeeds only for the browser that made this request (the
+         *     ``clientnest_oauth_binding`` cookie set here) or an API client sending
+         *     ``binding`` as the ``X-ClientNest-OAuth-Binding`` header. ``redirect_uri``
+         *     must be on this install's public URL or its ``oauth_redirect_allowlist``.
          */
         post: {
             parameters: {
@@ -1021,6 +1187,7 @@ export interface paths {
                 401: components["responses"]["UNAUTHORIZED"];
                 403: components["responses"]["FORBIDDEN"];
                 404: components["responses"]["NOT_FOUND"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 /** @description unknown or disabled platform, or no OAuth support */
                 422: {
                     headers: {
@@ -1084,6 +1251,7 @@ export interface paths {
                 403: components["responses"]["FORBIDDEN"];
                 404: components["responses"]["NOT_FOUND"];
                 409: components["responses"]["CONFLICT"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -1157,6 +1325,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 /** @description the AI provider refused: bad key, no balance, invalid request or invalid output */
                 502: {
@@ -1257,6 +1426,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 /** @description the AI provider refused: bad key, no balance, invalid request or invalid output */
                 502: {
@@ -1360,6 +1530,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 /** @description the AI provider refused: bad key, no balance, invalid request or invalid output */
                 502: {
@@ -1460,6 +1631,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 /** @description the AI provider refused: bad key, no balance, invalid request or invalid output */
                 502: {
@@ -1560,6 +1732,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 /** @description the AI provider refused: bad key, no balance, invalid request or invalid output */
                 502: {
@@ -1637,6 +1810,305 @@ export interface paths {
                     };
                 };
                 404: components["responses"]["NOT_FOUND"];
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/analytics/accounts/{aid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                aid: number;
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /** One account: follower growth, its own figures and its posts' figures (viewer+). */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description first day (YYYY-MM-DD, in the workspace's time zone); default: 27 days before `to` */
+                    from?: string;
+                    /** @description last day, inclusive (YYYY-MM-DD); default: today in the workspace's time zone */
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    aid: number;
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AccountAnalytics"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/analytics/definitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /** The vocabulary and what each figure means on each platform (viewer+). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Definitions"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/analytics/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * Every post published in the period with its latest figures, as CSV (viewer+).
+         *     Streamed in chunks from a server-side cursor: memory stays flat.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description one social account */
+                    account_id?: number;
+                    /** @description first day (YYYY-MM-DD, in the workspace's time zone); default: 27 days before `to` */
+                    from?: string;
+                    /** @description one platform (twitter, facebook, instagram, linkedin ...) */
+                    platform?: string;
+                    /** @description last day, inclusive (YYYY-MM-DD); default: today in the workspace's time zone */
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/csv: one row per published post of the period, streamed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/analytics/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /** Totals of the period and their change against the previous period of the same length (viewer+). */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description one social account */
+                    account_id?: number;
+                    /** @description first day (YYYY-MM-DD, in the workspace's time zone); default: 27 days before `to` */
+                    from?: string;
+                    /** @description one platform (twitter, facebook, instagram, linkedin ...) */
+                    platform?: string;
+                    /** @description last day, inclusive (YYYY-MM-DD); default: today in the workspace's time zone */
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Summary"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/analytics/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /** One metric by day, week (Monday first) or calendar month of the workspace's zone (viewer+). */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description one social account */
+                    account_id?: number;
+                    /** @description first day (YYYY-MM-DD, in the workspace's time zone); default: 27 days before `to` */
+                    from?: string;
+                    interval?: "day" | "week" | "month";
+                    metric?: "impressions" | "reach" | "likes" | "comments" | "shares" | "saves" | "clicks" | "video_views" | "engagements" | "engagement_rate" | "posts" | "followers" | "profile_views" | "account_impressions" | "account_reach" | "account_engagements";
+                    /** @description one platform (twitter, facebook, instagram, linkedin ...) */
+                    platform?: string;
+                    /** @description last day, inclusive (YYYY-MM-DD); default: today in the workspace's time zone */
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Timeseries"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{wid}/analytics/top-posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                wid: number;
+            };
+            cookie?: never;
+        };
+        /** The posts published in the period ranked by a metric, with text, platform and link (viewer+). */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description one social account */
+                    account_id?: number;
+                    /** @description first day (YYYY-MM-DD, in the workspace's time zone); default: 27 days before `to` */
+                    from?: string;
+                    limit?: number;
+                    metric?: "impressions" | "reach" | "likes" | "comments" | "shares" | "saves" | "clicks" | "video_views" | "engagements" | "engagement_rate";
+                    /** @description one platform (twitter, facebook, instagram, linkedin ...) */
+                    platform?: string;
+                    /** @description last day, inclusive (YYYY-MM-DD); default: today in the workspace's time zone */
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    wid: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TopPosts"];
+                    };
+                };
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -1816,6 +2288,7 @@ export interface paths {
                     };
                     content?: never;
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 /** @description the AI provider refused */
                 502: {
@@ -1892,6 +2365,7 @@ export interface paths {
                     };
                     content?: never;
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 /** @description no text and no draft, text too long for the platform, or a platform whose connector cannot reply */
                 422: {
                     headers: {
@@ -2183,7 +2657,13 @@ export interface paths {
             };
         };
         put?: never;
-        /** Add a registered user by email (admin or owner; owner role: owner only). */
+        /**
+         * Add a registered user by email (admin or owner; owner role: owner only).
+         * @description The answer is the same whether or not the address has a ClientNest
+         *     account, so it does not tell who has one: a registered user is added at
+         *     once (see ``GET .../members``); for an unknown address nothing is stored
+         *     or sent (invitations are not there yet). Rate-limited per admin.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -2199,19 +2679,21 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Created */
-                201: {
+                /** @description Accepted */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Member"];
+                        "application/json": components["schemas"]["MemberAdded"];
                     };
                 };
                 403: components["responses"]["FORBIDDEN"];
                 404: components["responses"]["NOT_FOUND"];
                 409: components["responses"]["CONFLICT"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                429: components["responses"]["TOO_MANY_REQUESTS"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -2294,6 +2776,7 @@ export interface paths {
                 403: components["responses"]["FORBIDDEN"];
                 404: components["responses"]["NOT_FOUND"];
                 409: components["responses"]["CONFLICT"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -2414,6 +2897,7 @@ export interface paths {
                 401: components["responses"]["UNAUTHORIZED"];
                 403: components["responses"]["FORBIDDEN"];
                 404: components["responses"]["NOT_FOUND"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -2453,7 +2937,7 @@ export interface paths {
                     from?: string;
                     limit?: number;
                     /** @description post status; repeat to give several */
-                    status?: ("draft" | "scheduled" | "publishing" | "published" | "partially_published" | "failed" | "canceled")[];
+                    status?: ("draft" | "scheduled" | "publishing" | "published" | "partially_published" | "unconfirmed" | "failed" | "canceled")[];
                     /** @description scheduled_at before (ISO 8601 with offset) */
                     to?: string;
                 };
@@ -2518,6 +3002,7 @@ export interface paths {
                     };
                     content?: never;
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 /** @description invalid field, unknown or unusable account or media, or a platform rule broken (errors.targets.<account_id> lists each rule) */
                 422: {
                     headers: {
@@ -2646,6 +3131,7 @@ export interface paths {
                     };
                     content?: never;
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 /** @description invalid field, account, media or platform rule */
                 422: {
                     headers: {
@@ -2878,6 +3364,7 @@ export interface paths {
                     };
                 };
                 403: components["responses"]["FORBIDDEN"];
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
@@ -2906,6 +3393,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alive"];
+                    };
+                };
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -2981,6 +3477,26 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Ready"];
+                    };
+                };
+                /** @description a dependency is unreachable (the checks say which) */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before asking again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Ready"];
+                    };
+                };
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -3013,8 +3529,37 @@ export interface components {
             token_expires_at?: string | null;
             username?: string | null;
         };
+        AccountAnalytics: {
+            account?: {
+                [key: string]: unknown;
+            };
+            /** @description the vocabulary and each platform's definitions */
+            definitions?: {
+                [key: string]: unknown;
+            };
+            /** @description first, last, growth and the daily series */
+            followers?: {
+                [key: string]: unknown;
+            };
+            own_figures?: {
+                [key: string]: unknown;
+            };
+            period?: {
+                [key: string]: unknown;
+            };
+            posts?: {
+                [key: string]: unknown;
+            };
+            previous_period?: {
+                [key: string]: unknown;
+            };
+        };
         AccountList: {
             accounts?: components["schemas"]["Account"][];
+        };
+        Alive: {
+            /** @enum {string} */
+            status: "ok";
         };
         Attempt: {
             /** @description class and message of the failure */
@@ -3029,6 +3574,25 @@ export interface components {
             outcome: string;
             /** Format: date-time */
             started_at: string | null;
+        };
+        BestTimes: {
+            account_id?: number;
+            account_mean_rate?: number | null;
+            account_median_rate?: number | null;
+            heatmap?: {
+                [key: string]: unknown;
+            };
+            history_days?: number;
+            method?: string;
+            min_posts?: number;
+            platform?: string;
+            posts_with_rate?: number;
+            ranked?: {
+                [key: string]: unknown;
+            }[];
+            /** @description account_history, or platform_default when history is short */
+            source?: string;
+            time_zone?: string;
         };
         BudgetOut: {
             /** @description monthly budget; admins change it with PATCH /api/v1/workspaces/{wid} */
@@ -3057,7 +3621,7 @@ export interface components {
              * @description derived from the targets' statuses
              * @enum {string}
              */
-            status: "draft" | "scheduled" | "publishing" | "published" | "partially_published" | "failed" | "canceled";
+            status: "draft" | "scheduled" | "publishing" | "published" | "partially_published" | "unconfirmed" | "failed" | "canceled";
             targets: components["schemas"]["TargetDetail"][];
             text: string;
             thread: string[];
@@ -3129,13 +3693,15 @@ export interface components {
             platform: string;
             /**
              * Format: url
-             * @description where the platform sends the browser back; default: this API's /api/v1/oauth/{platform}/callback. It must be registered with the platform.
+             * @description where the platform sends the browser back; default: this API's /api/v1/oauth/{platform}/callback. It must be registered with the platform, and be on this install's public URL or its oauth_redirect_allowlist (else 422).
              */
             redirect_uri?: string;
         };
         ConnectStart: {
             /** @description send the user's browser here */
             authorization_url?: string;
+            /** @description shown once. A browser needs nothing: this response set it as the clientnest_oauth_binding cookie. An API client completing the callback itself sends it as the X-ClientNest-OAuth-Binding header (or that cookie); without it the callback is 403 */
+            binding?: string;
             /** Format: date-time */
             expires_at?: string;
             /** @description single use; the callback must carry it back */
@@ -3146,15 +3712,26 @@ export interface components {
             response_token: string;
         };
         CredentialsInput: {
+            /** @description visible ASCII, as the platform issued it */
             access_token: string;
             /** Format: date-time */
             expires_at?: string | null;
             extra?: {
                 [key: string]: unknown;
             };
+            /** @description visible ASCII, as the platform issued it */
             refresh_token?: string | null;
         } & {
             [key: string]: unknown;
+        };
+        Definitions: {
+            missing?: string;
+            platforms?: {
+                [key: string]: unknown;
+            };
+            vocabulary?: {
+                [key: string]: unknown;
+            };
         };
         DraftOut: {
             fits_rules: boolean;
@@ -3293,6 +3870,15 @@ export interface components {
              */
             role: "owner" | "admin" | "editor" | "viewer";
         };
+        MemberAdded: {
+            email: string;
+            message: string;
+            /**
+             * @description viewer < editor < admin < owner
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "editor" | "viewer";
+        };
         MemberPatch: {
             /**
              * @description viewer < editor < admin < owner
@@ -3309,6 +3895,17 @@ export interface components {
             saves: number | null;
             shares: number | null;
             video_views: number | null;
+        };
+        NextBest: {
+            account_id?: number;
+            explanation?: string;
+            local_time?: string;
+            /** @description UTC, ISO 8601: pass it as the post's scheduled_at */
+            scheduled_at?: string;
+            skipped_taken?: number;
+            source?: string;
+            time_zone?: string;
+            uses_posting_slots?: boolean;
         };
         Override: {
             /** @description this account's text instead of the post's; null: use the post's */
@@ -3385,7 +3982,7 @@ export interface components {
              * @description derived from the targets' statuses
              * @enum {string}
              */
-            status: "draft" | "scheduled" | "publishing" | "published" | "partially_published" | "failed" | "canceled";
+            status: "draft" | "scheduled" | "publishing" | "published" | "partially_published" | "unconfirmed" | "failed" | "canceled";
             targets: components["schemas"]["Target"][];
             text: string;
             thread: string[];
@@ -3439,7 +4036,7 @@ export interface components {
              * @description derived from the targets' statuses
              * @enum {string}
              */
-            status: "draft" | "scheduled" | "publishing" | "published" | "partially_published" | "failed" | "canceled";
+            status: "draft" | "scheduled" | "publishing" | "published" | "partially_published" | "unconfirmed" | "failed" | "canceled";
             targets: components["schemas"]["TargetDetail"][];
             text: string;
             thread: string[];
@@ -3484,11 +4081,67 @@ export interface components {
             /** @description follow-up texts published as a reply chain, where the platform has threads */
             thread?: string[];
         };
+        Prediction: {
+            account_id?: number;
+            account_median_rate?: number;
+            available?: boolean;
+            engagement_rate?: number;
+            engagements?: {
+                [key: string]: unknown;
+            };
+            factors?: {
+                [key: string]: unknown;
+            };
+            features?: {
+                [key: string]: unknown;
+            };
+            interval?: {
+                [key: string]: unknown;
+            };
+            method?: string;
+            min_posts?: number;
+            posts_in_history?: number;
+            reason?: string;
+        };
+        PredictRequest: {
+            /**
+             * @description the post shares a link
+             * @default false
+             */
+            link?: boolean;
+            /**
+             * @default none
+             * @enum {string}
+             */
+            media_kind?: "none" | "image" | "images" | "video";
+            /**
+             * Format: date-time
+             * @description ISO 8601 with offset
+             */
+            scheduled_at: string;
+            /** @default  */
+            text?: string;
+        };
+        Ready: {
+            /**
+             * @description each dependency (database, queue) and `ok`, `ok (in-process)` or `error: <exception class>`
+             * @example {
+             *       "database": "ok",
+             *       "queue": "ok (in-process)"
+             *     }
+             */
+            checks: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            status: "ready" | "not ready";
+        };
         Register: {
             /** Format: email */
             email: string;
             /** @default  */
             name?: string;
+            /** @description at least 10 characters that are not spaces, more than two different characters, and not a common password */
             password: string;
             /**
              * @description IANA time zone name, e.g. Europe/Paris
@@ -3498,11 +4151,10 @@ export interface components {
             timezone?: string;
             workspace_name: string;
         };
-        Registered: {
-            /** @description API token; shown this once only */
-            token: string;
-            user: components["schemas"]["User"];
-            workspace: components["schemas"]["Workspace"];
+        RegistrationAccepted: {
+            message: string;
+            /** @description how to get an API token */
+            next: string;
         };
         RepliesIn: {
             comment: string;
@@ -3721,12 +4373,36 @@ export interface components {
             /** @description normalised figures; null where the platform gives none */
             metrics: components["schemas"]["MetricValues"];
         };
+        Summary: {
+            /** @description the accounts' own figures: followers, impressions, reach, profile_views, engagements */
+            account?: {
+                [key: string]: unknown;
+            };
+            /** @description the vocabulary and each platform's definitions */
+            definitions?: {
+                [key: string]: unknown;
+            };
+            filters?: {
+                [key: string]: unknown;
+            };
+            period?: {
+                [key: string]: unknown;
+            };
+            /** @description figures of the posts published in the period: {value, previous, absolute, relative} each */
+            posts?: {
+                [key: string]: unknown;
+            };
+            previous_period?: {
+                [key: string]: unknown;
+            };
+        };
         Target: {
             account_id: number;
             attempts: number;
             external_id: string | null;
             external_url: string | null;
             id: number;
+            /** @description kind and message of what went wrong; for unconfirmed, profile_url: where to check */
             last_error: {
                 [key: string]: unknown;
             } | null;
@@ -3743,8 +4419,11 @@ export interface components {
              * @description the time asked for
              */
             scheduled_at: string | null;
-            /** @enum {string} */
-            status: "draft" | "scheduled" | "queued" | "publishing" | "unknown" | "held" | "published" | "failed" | "canceled";
+            /**
+             * @description unconfirmed: final, may have been published (check last_error.profile_url before posting again); failed: final, not published
+             * @enum {string}
+             */
+            status: "draft" | "scheduled" | "queued" | "publishing" | "unknown" | "held" | "published" | "unconfirmed" | "failed" | "canceled";
             /** @description the text this account publishes (override applied) */
             text: string;
             text_override: string | null;
@@ -3758,6 +4437,7 @@ export interface components {
             external_id: string | null;
             external_url: string | null;
             id: number;
+            /** @description kind and message of what went wrong; for unconfirmed, profile_url: where to check */
             last_error: {
                 [key: string]: unknown;
             } | null;
@@ -3774,8 +4454,11 @@ export interface components {
              * @description the time asked for
              */
             scheduled_at: string | null;
-            /** @enum {string} */
-            status: "draft" | "scheduled" | "queued" | "publishing" | "unknown" | "held" | "published" | "failed" | "canceled";
+            /**
+             * @description unconfirmed: final, may have been published (check last_error.profile_url before posting again); failed: final, not published
+             * @enum {string}
+             */
+            status: "draft" | "scheduled" | "queued" | "publishing" | "unknown" | "held" | "published" | "unconfirmed" | "failed" | "canceled";
             /** @description the text this account publishes (override applied) */
             text: string;
             text_override: string | null;
@@ -3793,6 +4476,24 @@ export interface components {
             published_at: string | null;
             status: string;
             target_id: number;
+        };
+        Timeseries: {
+            /** @description the vocabulary and each platform's definitions */
+            definitions?: {
+                [key: string]: unknown;
+            };
+            filters?: {
+                [key: string]: unknown;
+            };
+            interval?: string;
+            metric?: string;
+            period?: {
+                [key: string]: unknown;
+            };
+            /** @description {from, to, starts_at, value} per bucket */
+            points?: {
+                [key: string]: unknown;
+            }[];
         };
         Token: {
             /** Format: date-time */
@@ -3834,6 +4535,24 @@ export interface components {
             prefix: string;
             /** @description the API token; shown this once only */
             token: string;
+        };
+        TopPosts: {
+            /** @description the vocabulary and each platform's definitions */
+            definitions?: {
+                [key: string]: unknown;
+            };
+            filters?: {
+                [key: string]: unknown;
+            };
+            limit?: number;
+            metric?: string;
+            period?: {
+                [key: string]: unknown;
+            };
+            /** @description text, platform, link, value and figures */
+            posts?: {
+                [key: string]: unknown;
+            }[];
         };
         Upload: {
             /**
@@ -4041,6 +4760,15 @@ export interface components {
         };
         /** @description Unprocessable Entity */
         UNPROCESSABLE_ENTITY: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Unsupported Media Type */
+        UNSUPPORTED_MEDIA_TYPE: {
             headers: {
                 [name: string]: unknown;
             };
