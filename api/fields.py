@@ -18,7 +18,7 @@ database or the rest of the code cannot hold is refused at the door with a
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
@@ -27,6 +27,7 @@ __all__ = [
     "INT64_MIN",
     "INT64_MAX",
     "MIN_DATETIME",
+    "Day",
     "MAX_DATETIME",
     "Integer",
     "Cursor",
@@ -115,6 +116,19 @@ class AwareDateTime(fields.AwareDateTime):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         return check_datetime_range(super()._deserialize(value, attr, data, **kwargs))
+
+
+class Day(fields.Date):
+    """``YYYY-MM-DD`` within :data:`MIN_DATETIME` .. :data:`MAX_DATETIME`, less
+    two days, so that a day turned into its instants in any time zone (and the
+    day after it) stays a valid date-time."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        first, last = MIN_DATETIME.date(), MAX_DATETIME.date() - timedelta(days=2)
+        if not first <= day <= last:
+            raise ValidationError(f"out of range: must be from {first.isoformat()} to {last.isoformat()}")
+        return day
 
 
 # U+D800..U+DFFF on their own (JSON's "\ud800" escape) and U+0000

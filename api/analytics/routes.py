@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from flask import Response, g, stream_with_context
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from clientnest.analytics import best_times as bt
 from clientnest.analytics import predict as pr
@@ -21,6 +21,7 @@ from clientnest.models import Role
 from clientnest.services.slots import workspace_zone
 
 from ..db_session import runtime, session
+from ..extensions import Blueprint
 from ..workspaces.access import workspace_role
 from .schemas import (
     AccountAnalyticsSchema,

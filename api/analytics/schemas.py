@@ -7,6 +7,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from clientnest.analytics.queries import RANK_METRICS, SERIES_METRICS
 
+from ..fields import AwareDateTime, Day, Integer
+
 __all__ = [
     "PeriodQuerySchema",
     "AccountPeriodQuerySchema",
@@ -31,9 +33,9 @@ MAX_DAYS = 732
 
 
 class AccountPeriodQuerySchema(Schema):
-    from_ = fields.Date(data_key="from", metadata={
+    from_ = Day(data_key="from", metadata={
         "description": "first day (YYYY-MM-DD, in the workspace's time zone); default: 27 days before `to`"})
-    to = fields.Date(metadata={"description": "last day, inclusive (YYYY-MM-DD); default: today in the workspace's "
+    to = Day(metadata={"description": "last day, inclusive (YYYY-MM-DD); default: today in the workspace's "
                                               "time zone"})
 
     @validates_schema
@@ -47,7 +49,7 @@ class AccountPeriodQuerySchema(Schema):
 
 
 class PeriodQuerySchema(AccountPeriodQuerySchema):
-    account_id = fields.Integer(validate=validate.Range(min=1), metadata={"description": "one social account"})
+    account_id = Integer(validate=validate.Range(min=1), metadata={"description": "one social account"})
     platform = fields.String(validate=validate.Length(min=1, max=64),
                              metadata={"description": "one platform (twitter, facebook, instagram, linkedin ...)"})
 
@@ -62,20 +64,20 @@ class TimeseriesQuerySchema(PeriodQuerySchema):
 class TopPostsQuerySchema(PeriodQuerySchema):
     metric = fields.String(load_default="engagements",
                            validate=validate.OneOf(RANK_METRICS, error="must be one of: {choices}"))
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    limit = Integer(load_default=10, validate=validate.Range(min=1, max=100))
 
 
 class BestTimesQuerySchema(Schema):
-    limit = fields.Integer(load_default=5, validate=validate.Range(min=1, max=168))
+    limit = Integer(load_default=5, validate=validate.Range(min=1, max=168))
 
 
 class NextBestQuerySchema(Schema):
-    after = fields.AwareDateTime(metadata={"description": "ISO 8601 with offset; default: now"})
-    horizon_days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=28))
+    after = AwareDateTime(metadata={"description": "ISO 8601 with offset; default: now"})
+    horizon_days = Integer(load_default=7, validate=validate.Range(min=1, max=28))
 
 
 class PredictRequestSchema(Schema):
-    scheduled_at = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
+    scheduled_at = AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
     text = fields.String(load_default="", validate=validate.Length(max=10000))
     media_kind = fields.String(load_default="none", validate=validate.OneOf(
         ("none", "image", "images", "video"), error="must be one of: {choices}"))

@@ -135,8 +135,11 @@ def test_a_publish_reaches_a_stream_of_the_events_server(engine: Any) -> None:
     from clientnest.services import identity
 
     with engine.rt.db.transaction() as s:
-        user, _ws, issued = identity.register(s, email="live@example.com", password="correct horse battery",
-                                              workspace_name="Own")
+        registered = identity.register(s, email="live@example.com", password="correct horse battery",
+                                       workspace_name="Own")
+        assert registered is not None
+        user = registered[0]
+        issued = identity.issue_token(s, user, label="events")
         s.add(Membership(workspace_id=engine.workspace_id, user_id=user.id, role=Role.VIEWER))
     acct = engine.account()
     with BackgroundServer(engine.rt) as srv, httpx.stream(
