@@ -212,7 +212,7 @@ export default function AnalyticsPage() {
       <h2>Best times to post</h2>
       {(accounts.data ?? []).length > 0 && (
         <label>
-          Account
+          Account for best times
           <select value={heatId ?? ''} onChange={(e) => setHeatAccount(e.target.value ? Number(e.target.value) : '')}>
             {(accounts.data ?? []).map((a) => <option key={a.id} value={a.id}>{a.display_name || a.username} ({a.platform})</option>)}
           </select>
