@@ -249,7 +249,7 @@ test('analytics of the demo workspace: summary figures and a best-time heatmap f
   // 90 days of seeded posts: the count is a number, not the missing-figure dash
   await expect(page.getByTestId('card-Posts published').locator('.stat-value')).toHaveText(/^[1-9][\d,]*$/);
   await expect(page.getByTestId('best-source')).toContainText('own history');
-  await expect(page.getByTestId('best-times').getByTestId('chart').locator('canvas')).toBeVisible();
+  await expect(page.getByTestId('best-times').getByTestId('chart').locator('canvas').first()).toBeVisible();
   await expect(page.getByTestId('ranked').locator('li')).toHaveCount(5);
   await expect(page.getByTestId('ranked').locator('li').first()).toContainText('median engagement rate');
   await expect(page.getByTestId('top-posts').locator('tbody tr').first()).toBeVisible();
