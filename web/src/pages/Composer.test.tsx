@@ -96,6 +96,6 @@ describe('Composer with the API', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Predict engagement' }));
     expect(await screen.findByTestId('prediction')).toHaveTextContent('No prediction: only 2 post(s)');
     const sent = calls.find((c) => c.url.endsWith('/predict'));
-    expect(JSON.parse(sent!.body).scheduled_at).toMatch(/^2030-01-08T13:00:00/);
+    expect(new Date(JSON.parse(sent!.body).scheduled_at).toISOString()).toBe('2030-01-08T13:00:00.000Z');
   });
 });
