@@ -225,7 +225,35 @@ test('a chart on the analytics page', async ({ page }) => {
   await page.goto(`${base()}/w/${wid}/analytics`);
   await expect(page.getByRole('heading', { name: 'Totals per post' })).toBeVisible();
   await expect(page.getByTestId('chart').first().locator('canvas')).toBeVisible();
+  // the summary names its period and the workspace's zone; a fresh account's best times are platform defaults
+  await expect(page.getByRole('heading', { name: 'Summary' })).toBeVisible();
+  await expect(page.getByTestId('summary-period')).toContainText(`(30 days, ${TZ})`);
+  await expect(page.getByTestId('card-Posts published')).toBeVisible();
+  await page.getByLabel('Period').selectOption('7');
+  await expect(page.getByTestId('summary-period')).toContainText(`(7 days, ${TZ})`);
+  await expect(page.getByTestId('best-source')).toContainText('Not enough history');
+  await expect(page.getByTestId('ranked').locator('li').first()).toBeVisible();
+  await expect(page.getByRole('link', { name: 'Export CSV' })).toHaveAttribute('href', new RegExp(`/api/v1/workspaces/${wid}/analytics/export\\.csv\\?from=`));
   await axeScan(page, 'analytics');
+});
+
+test('analytics of the demo workspace: summary figures and a best-time heatmap from its history', async ({ page }) => {
+  const email = process.env.E2E_DEMO_EMAIL, password = process.env.E2E_DEMO_PASSWORD;
+  test.skip(!email || !password, 'the demo login was not printed (E2E_BASE_URL given)');
+  await signIn(page, { email: email!, password: password! });
+  const me = await call(page, 'GET', '/api/v1/me');
+  const demoWid = me.body.workspaces[0].id as number;
+  await page.goto(`${base()}/w/${demoWid}/analytics`);
+  await page.getByLabel('Period').selectOption('90');
+  await expect(page.getByTestId('summary-period')).toContainText('(90 days, ');
+  // 90 days of seeded posts: the count is a number, not the missing-figure dash
+  await expect(page.getByTestId('card-Posts published').locator('.stat-value')).toHaveText(/^[1-9][\d,]*$/);
+  await expect(page.getByTestId('best-source')).toContainText('own history');
+  await expect(page.getByTestId('best-times').getByTestId('chart').locator('canvas').first()).toBeVisible();
+  await expect(page.getByTestId('ranked').locator('li')).toHaveCount(5);
+  await expect(page.getByTestId('ranked').locator('li').first()).toContainText('median engagement rate');
+  await expect(page.getByTestId('top-posts').locator('tbody tr').first()).toBeVisible();
+  await axeScan(page, 'analytics (demo)');
 });
 
 test('settings page passes axe and shows a new token once', async ({ page }) => {

@@ -52,6 +52,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     env: {
       ...process.env,
       CLIENTNEST_DATA_DIR: dataDir,
+      PYTHONUNBUFFERED: '1', // the demo login line is read from stdout
       CLIENTNEST_WEB_DIST_DIR: join(web, 'dist'),
       // follow-ups within seconds, so that comments and metrics arrive during the run
       CLIENTNEST_COMMENT_POLL_FAST_MINUTES: '0.05',
@@ -72,6 +73,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     throw e;
   }
   process.env.E2E_BASE_URL = base;
+  // the demo login `clientnest run` prints once (its workspace has 90 days of seeded history)
+  const demo = /Demo login:\s+(\S+) \/ (\S+)/.exec(log);
+  if (demo) [process.env.E2E_DEMO_EMAIL, process.env.E2E_DEMO_PASSWORD] = [demo[1], demo[2]];
   process.env.E2E_STATE_FILE = join(dataDir, 'e2e-state.json');
   return async () => {
     child.kill('SIGTERM');

@@ -2,18 +2,82 @@ import { useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { api, type Schemas } from '../api/client';
 import { unwrap } from '../api/errors';
-import { fetchRecentPosts } from '../data';
+import { fetchRecentPosts, useAccounts } from '../data';
 import { useWorkspace } from '../workspace';
 import { formatInZone } from '../lib/time';
 import { EChart } from '../components/EChart';
 import { ErrorBox } from '../components/ErrorText';
+import { BestTimesView, SummaryCards, formatFigure, periodWords, type BestTimesJson, type PeriodJson, type SummaryJson } from '../components/AnalyticsParts';
+
+import { DateTime } from 'luxon';
 
 type PostMetrics = Schemas['PostMetrics'];
 type Values = Schemas['MetricValues'];
 const SHOWN: (keyof Values)[] = ['impressions', 'likes', 'comments', 'shares', 'clicks'];
 
+const SERIES = ['impressions', 'reach', 'likes', 'comments', 'shares', 'clicks', 'engagements', 'engagement_rate', 'posts', 'followers', 'profile_views'] as const;
+type SeriesMetric = (typeof SERIES)[number];
+type Point = { from?: string; to?: string; value?: number | null };
+type TopPost = { post_id?: number; target_id?: number; account_name?: string; platform?: string; text?: string; link?: string | null; published_at?: string; value?: number | null };
+
+/** The first and last day (inclusive) of the last n days in the workspace's zone. */
+function lastDays(n: number, tz: string): { from: string; to: string } {
+  const today = DateTime.now().setZone(tz).startOf('day');
+  return { from: today.minus({ days: n - 1 }).toISODate()!, to: today.toISODate()! };
+}
+
 export default function AnalyticsPage() {
   const { wid, tz } = useWorkspace();
+  const accounts = useAccounts(wid);
+  const [days, setDays] = useState(30);
+  const [accountId, setAccountId] = useState<number | ''>('');
+  const [platform, setPlatform] = useState('');
+  const [metric, setMetric] = useState<SeriesMetric>('impressions');
+  const [interval, setBucket] = useState<'day' | 'week'>('day');
+  const [heatAccount, setHeatAccount] = useState<number | ''>('');
+  const range = lastDays(days, tz);
+  const filters = {
+    ...range,
+    ...(accountId !== '' ? { account_id: accountId } : {}),
+    ...(platform ? { platform } : {}),
+  };
+  const platforms = [...new Set((accounts.data ?? []).map((a) => a.platform).filter(Boolean) as string[])].sort();
+  const summary = useQuery({
+    queryKey: ['analytics', wid, 'summary', filters],
+    queryFn: () => unwrap(api.GET('/api/v1/workspaces/{wid}/analytics/summary', { params: { path: { wid }, query: filters } })) as Promise<SummaryJson>,
+  });
+  const series = useQuery({
+    queryKey: ['analytics', wid, 'timeseries', filters, metric, interval],
+    queryFn: () => unwrap(api.GET('/api/v1/workspaces/{wid}/analytics/timeseries', { params: { path: { wid }, query: { ...filters, metric, interval } } })),
+  });
+  const top = useQuery({
+    queryKey: ['analytics', wid, 'top', filters],
+    queryFn: () => unwrap(api.GET('/api/v1/workspaces/{wid}/analytics/top-posts', { params: { path: { wid }, query: { ...filters, metric: 'engagements', limit: 10 } } })),
+  });
+  const heatId = heatAccount !== '' ? heatAccount : accountId !== '' ? accountId : (accounts.data ?? [])[0]?.id;
+  const heatName = (() => {
+    const a = (accounts.data ?? []).find((x) => x.id === heatId);
+    return a ? `${a.display_name || a.username} (${a.platform})` : `account ${heatId}`;
+  })();
+  const best = useQuery({
+    queryKey: ['analytics', wid, 'best-times', heatId],
+    enabled: heatId !== undefined,
+    queryFn: () => unwrap(api.GET('/api/v1/workspaces/{wid}/accounts/{aid}/best-times', { params: { path: { wid, aid: heatId! }, query: { limit: 5 } } })) as Promise<BestTimesJson>,
+  });
+  const points = (series.data?.points ?? []) as Point[];
+  const seriesOption = useMemo(
+    () => ({
+      tooltip: { trigger: 'axis' },
+      grid: { left: 56, right: 16, bottom: 40, top: 24 },
+      xAxis: { type: 'category', data: points.map((p) => (p.from === p.to ? p.from : `${p.from} – ${p.to}`)) },
+      yAxis: { type: 'value' },
+      series: [{ name: metric, type: interval === 'day' ? 'line' : 'bar', connectNulls: false, data: points.map((p) => (p.value === null || p.value === undefined ? '-' : p.value)) }],
+    }),
+    [points, metric, interval],
+  );
+  const exportQuery = new URLSearchParams(Object.entries(filters).map(([k, v]) => [k, String(v)]));
+  const exportHref = `/api/v1/workspaces/${wid}/analytics/export.csv?${exportQuery}`;
+  const topPosts = (top.data?.posts ?? []) as TopPost[];
   const posts = useQuery({
     queryKey: ['posts', wid, 'recent'],
     queryFn: () => fetchRecentPosts(wid, 2),
@@ -68,6 +132,97 @@ export default function AnalyticsPage() {
   return (
     <div>
       <h1>Analytics</h1>
+      <div className="filters">
+        <label>
+          Period
+          <select value={days} onChange={(e) => setDays(Number(e.target.value))}>
+            <option value={7}>Last 7 days</option>
+            <option value={30}>Last 30 days</option>
+            <option value={90}>Last 90 days</option>
+          </select>
+        </label>
+        <label>
+          Account
+          <select value={accountId} onChange={(e) => setAccountId(e.target.value ? Number(e.target.value) : '')}>
+            <option value="">All accounts</option>
+            {(accounts.data ?? []).map((a) => <option key={a.id} value={a.id}>{a.display_name || a.username} ({a.platform})</option>)}
+          </select>
+        </label>
+        <label>
+          Platform
+          <select value={platform} onChange={(e) => setPlatform(e.target.value)}>
+            <option value="">All platforms</option>
+            {platforms.map((p) => <option key={p} value={p}>{p}</option>)}
+          </select>
+        </label>
+        <a className="button" href={exportHref} download>Export CSV</a>
+      </div>
+      <ErrorBox error={accounts.error} title="Could not load accounts" />
+      <ErrorBox error={summary.error} title="Could not load the summary" />
+      {summary.isLoading && <p>Loading summary…</p>}
+      {summary.data && <SummaryCards summary={summary.data} />}
+
+      <h2>Over time</h2>
+      <div className="filters">
+        <label>
+          Metric
+          <select value={metric} onChange={(e) => setMetric(e.target.value as SeriesMetric)}>
+            {SERIES.map((m) => <option key={m} value={m}>{m.replace(/_/g, ' ')}</option>)}
+          </select>
+        </label>
+        <label>
+          By
+          <select value={interval} onChange={(e) => setBucket(e.target.value as 'day' | 'week')}>
+            <option value="day">Day</option>
+            <option value="week">Week</option>
+          </select>
+        </label>
+      </div>
+      <ErrorBox error={series.error} title="Could not load the time series" />
+      {series.data && (
+        <>
+          <p className="muted small">{metric.replace(/_/g, ' ')} by {interval}, {periodWords(series.data.period as PeriodJson)}; a gap is a missing figure, not 0.</p>
+          <EChart option={seriesOption} height={280} label={`Chart of ${metric} by ${interval}`} />
+        </>
+      )}
+
+      <h2>Top posts</h2>
+      <ErrorBox error={top.error} title="Could not load top posts" />
+      {top.data && topPosts.length === 0 && <p>No posts with figures published in this period.</p>}
+      {topPosts.length > 0 && (
+        <table className="table" data-testid="top-posts">
+          <caption className="sr-only">Top posts by engagements, {periodWords(top.data?.period as PeriodJson)}</caption>
+          <thead>
+            <tr><th scope="col">Post</th><th scope="col">Platform</th><th scope="col">Published</th><th scope="col">Engagements</th><th scope="col">Link</th></tr>
+          </thead>
+          <tbody>
+            {topPosts.map((p) => (
+              <tr key={p.target_id}>
+                <td>{(p.text ?? '').slice(0, 80)}{(p.text ?? '').length > 80 ? '…' : ''}</td>
+                <td>{p.platform}{p.account_name ? ` · ${p.account_name}` : ''}</td>
+                <td>{p.published_at ? formatInZone(p.published_at, tz) : '—'}</td>
+                <td>{formatFigure('engagements', p.value)}</td>
+                <td>{p.link ? <a href={p.link} target="_blank" rel="noreferrer">Open</a> : '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      <h2>Best times to post</h2>
+      {(accounts.data ?? []).length > 0 && (
+        <label>
+          Account for best times
+          <select value={heatId ?? ''} onChange={(e) => setHeatAccount(e.target.value ? Number(e.target.value) : '')}>
+            {(accounts.data ?? []).map((a) => <option key={a.id} value={a.id}>{a.display_name || a.username} ({a.platform})</option>)}
+          </select>
+        </label>
+      )}
+      {!accounts.isLoading && (accounts.data ?? []).length === 0 && <p>No accounts yet: best times need an account.</p>}
+      <ErrorBox error={best.error} title="Could not load best times" />
+      {best.data && <BestTimesView data={best.data} accountName={heatName} />}
+
+      <h2>Latest published posts</h2>
       <p className="muted">Metrics of your latest published posts, collected at intervals after publishing.</p>
       <ErrorBox error={posts.error} title="Could not load posts" />
       <ErrorBox error={metrics.error} title="Could not load metrics" />

@@ -26,6 +26,12 @@ const calls = vi.hoisted(() => {
       await new Promise((r) => setTimeout(r, 50));
       return json(201, { id: 9, status: 'draft', scheduled_at: null, targets: [] });
     }
+    if (url === '/api/v1/workspaces/1/accounts/3/next-best') {
+      return json(200, { account_id: 3, scheduled_at: '2030-01-08T13:00:00+00:00', local_time: '2030-01-08T14:00:00+01:00', time_zone: 'Europe/Paris', source: 'account_history', explanation: 'Tue 14:00: 6.1 % median engagement rate over 9 posts, account median 2.8 %' });
+    }
+    if (url === '/api/v1/workspaces/1/accounts/3/predict') {
+      return json(200, { account_id: 3, available: false, posts_in_history: 2, min_posts: 12, reason: 'only 2 post(s) of this account have an engagement rate; 12 are needed to predict honestly' });
+    }
     return json(404, { message: `no fake for ${req.method} ${url}` });
   }) as typeof fetch;
   return calls;
@@ -78,5 +84,18 @@ describe('Composer with the API', () => {
     expect(keys.size).toBe(1);
     expect([...keys][0]).toBeTruthy();
     expect(posts[0].headers.get('X-CSRF-Token')).toBe('tok');
+  });
+
+  it("'Best time' fills the time from next-best with its explanation, and says why there is no prediction", async () => {
+    renderComposer();
+    await userEvent.click(await screen.findByRole('checkbox', { name: /Shop/ }));
+    await userEvent.click(screen.getByRole('radio', { name: 'Best time' }));
+    const box = await screen.findByTestId('best-time');
+    await waitFor(() => expect(box).toHaveTextContent('6.1 % median engagement rate over 9 posts'));
+    await waitFor(() => expect((screen.getByLabelText(/Date and time/) as HTMLInputElement).value).toMatch(/^2030-01-08T14:00/));
+    await userEvent.click(screen.getByRole('button', { name: 'Predict engagement' }));
+    expect(await screen.findByTestId('prediction')).toHaveTextContent('No prediction: only 2 post(s)');
+    const sent = calls.find((c) => c.url.endsWith('/predict'));
+    expect(new Date(JSON.parse(sent!.body).scheduled_at).toISOString()).toBe('2030-01-08T13:00:00.000Z');
   });
 });

@@ -14,7 +14,9 @@ import { ChecksCard } from '../components/Checks';
 import { AiAssist } from '../components/AiAssist';
 import { ErrorBox, FieldError } from '../components/ErrorText';
 
-type When = 'draft' | 'schedule' | 'queue' | 'now';
+type When = 'draft' | 'schedule' | 'best' | 'queue' | 'now';
+type NextBest = { account_id?: number; scheduled_at?: string; local_time?: string; explanation?: string; source?: string; time_zone?: string };
+type Prediction = { available?: boolean; reason?: string; engagement_rate?: number; interval?: { low?: number; high?: number; coverage?: number }; engagements?: { expected?: number; low?: number; high?: number } };
 interface FormValues { text: string; link: string; first_comment: string; when: When; at: string }
 interface Uploading { name: string; progress: number; error?: unknown }
 
@@ -89,6 +91,38 @@ export default function ComposerPage() {
     })),
   });
 
+  // "Best time": the API's best free time of each chosen account; the first account's fills the time.
+  const nextBest = useQueries({
+    queries: chosen.map((a) => ({
+      queryKey: ['next-best', wid, a.id],
+      queryFn: () => unwrap(api.GET('/api/v1/workspaces/{wid}/accounts/{aid}/next-best', { params: { path: { wid, aid: a.id! } } })) as Promise<NextBest>,
+      enabled: values.when === 'best',
+      retry: false,
+    })),
+  });
+  const bestAt = values.when === 'best' ? nextBest[0]?.data?.scheduled_at : undefined;
+  useEffect(() => {
+    if (bestAt) setValue('at', isoToWall(bestAt, tz));
+  }, [bestAt, setValue, tz]);
+  const [prediction, setPrediction] = useState<{ loading?: boolean; data?: Prediction; error?: unknown } | null>(null);
+  const predict = async () => {
+    const a = chosen[0];
+    const iso = wallToIso(values.at, tz);
+    if (!a || !iso) return;
+    setPrediction({ loading: true });
+    try {
+      const kinds = media.map((m) => (m.content_type ?? '').startsWith('video') ? 'video' : 'image');
+      const media_kind = kinds.includes('video') ? 'video' : kinds.length > 1 ? 'images' : kinds.length === 1 ? 'image' : 'none';
+      const data = (await unwrap(api.POST('/api/v1/workspaces/{wid}/accounts/{aid}/predict', {
+        params: { path: { wid, aid: a.id! } },
+        body: { scheduled_at: iso, text: overrides[a.id!] ?? values.text, link: !!values.link, media_kind },
+      }))) as Prediction;
+      setPrediction({ data });
+    } catch (e) {
+      setPrediction({ error: e });
+    }
+  };
+
   const toggle = (id: number) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
 
   const addFiles = (files: FileList | File[]) => {
@@ -120,7 +154,7 @@ export default function ComposerPage() {
       thread: threadAllowed ? thread.filter((t) => t.trim()) : [],
       overrides: Object.fromEntries(Object.entries(overrides).filter(([k]) => selected.includes(Number(k))).map(([k, t]) => [k, { text: t }])),
     };
-    if (v.when === 'schedule') {
+    if (v.when === 'schedule' || v.when === 'best') {
       const iso = wallToIso(v.at, tz);
       if (!iso) {
         setError(new (await import('../api/errors')).ApiError(422, 'Pick a date and time to schedule.', { scheduled_at: ['Pick a date and time.'] }));
@@ -288,6 +322,7 @@ export default function ComposerPage() {
         <legend>When</legend>
         <label className="inline"><input type="radio" value="draft" {...register('when')} /> Save as draft</label>
         <label className="inline"><input type="radio" value="schedule" {...register('when')} /> Schedule</label>
+        <label className="inline"><input type="radio" value="best" {...register('when')} /> Best time</label>
         <label className="inline"><input type="radio" value="queue" {...register('when')} /> Next free slot</label>
         <label className="inline"><input type="radio" value="now" {...register('when')} /> Publish now</label>
         {values.when === 'schedule' && (
@@ -295,6 +330,36 @@ export default function ComposerPage() {
             Date and time ({tz})
             <input type="datetime-local" step={1} {...register("at")} />
           </label>
+        )}
+        {values.when === 'best' && (
+          <div data-testid="best-time">
+            {chosen.length === 0 && <p className="muted">Choose an account to find its best time.</p>}
+            <ul className="muted">
+              {chosen.map((a, i) => {
+                const q = nextBest[i];
+                return (
+                  <li key={a.id}>
+                    {a.display_name || a.username}:{' '}
+                    {q?.isLoading ? '…' : q?.data ? `${formatInZone(q.data.scheduled_at, tz)}: ${q.data.explanation ?? ''}` : null}
+                    {q?.error ? <ErrorBox error={q.error} title="No best time" /> : null}
+                  </li>
+                );
+              })}
+            </ul>
+            <label>
+              Date and time ({tz}){chosen.length > 1 ? `, from ${chosen[0].display_name || chosen[0].username}'s best time` : ''}
+              <input type="datetime-local" step={1} {...register('at')} />
+            </label>
+            <button type="button" onClick={predict} disabled={!chosen.length || !values.at || prediction?.loading}>Predict engagement</button>
+            {prediction?.data && (
+              <p data-testid="prediction">
+                {prediction.data.available
+                  ? `Expected engagement rate on ${chosen[0]?.display_name || chosen[0]?.username}: ${((prediction.data.engagement_rate ?? 0) * 100).toFixed(2)} % (${Math.round((prediction.data.interval?.coverage ?? 0.8) * 100)} % interval ${((prediction.data.interval?.low ?? 0) * 100).toFixed(2)}–${((prediction.data.interval?.high ?? 0) * 100).toFixed(2)} %)`
+                  : `No prediction: ${prediction.data.reason ?? 'not enough history'}`}
+              </p>
+            )}
+            <ErrorBox error={prediction?.error} title="Could not predict" />
+          </div>
         )}
         {values.when === 'queue' && (
           <ul className="muted">
