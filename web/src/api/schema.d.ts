@@ -1050,6 +1050,7 @@ export interface paths {
                         "application/json": components["schemas"]["Prediction"];
                     };
                 };
+                415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
                 422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
