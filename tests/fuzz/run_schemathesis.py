@@ -64,25 +64,32 @@ def _seed(base: str) -> dict[str, Any]:
     account connected through the sandbox's OAuth, a draft post on it, a
     second member, and a spare token for the token-deleting route to find
     (so that it never deletes the token the run sends)."""
-    password = "correct horse battery staple"
+    password = f"fuzz-{uuid.uuid4().hex}"  # not a common password
 
     def register(name: str) -> dict[str, Any]:
+        # 202 whatever the e-mail (it tells no one who has an account); sign in next
         email = f"fuzz-{name}-{uuid.uuid4().hex[:8]}@example.com"
-        body = _call(base, "POST", "/api/v1/auth/register",
-                     {"email": email, "password": password, "workspace_name": name, "name": name})
-        return {**body, "email": email}
+        _call(base, "POST", "/api/v1/auth/register",
+              {"email": email, "password": password, "workspace_name": name, "name": name})
+        token = _call(base, "POST", "/api/v1/auth/tokens", {"email": email, "password": password, "label": "fuzz"})
+        me = _call(base, "GET", "/api/v1/me", None, token["token"])
+        return {"email": email, "token": token["token"], "me": me}
 
     owner, other = register("owner"), register("editor")
-    token, wid = owner["token"], owner["workspace"]["id"]
+    token, wid = owner["token"], owner["me"]["workspaces"][0]["id"]
     spare = _call(base, "POST", "/api/v1/auth/tokens", {"email": owner["email"], "password": password, "label": "spare"})
     _call(base, "POST", f"/api/v1/workspaces/{wid}/members", {"email": other["email"], "role": "editor"}, token)
     start = _call(base, "POST", f"/api/v1/workspaces/{wid}/accounts/connect", {"platform": "twitter"}, token)
-    # the sandbox approves at once and sends the browser to the callback, which stores the account
-    with urllib.request.urlopen(start["authorization_url"], timeout=30) as response:  # noqa: S310 - loopback
+    # the sandbox approves at once and sends the browser to the callback, which
+    # stores the account; the binding header stands for the browser's cookie
+    # (urllib carries it across the redirect)
+    approve = urllib.request.Request(start["authorization_url"],
+                                     headers={"X-ClientNest-OAuth-Binding": start["binding"]})
+    with urllib.request.urlopen(approve, timeout=30) as response:  # noqa: S310 - loopback
         account = json.loads(response.read())["accounts"][0]
     post = _call(base, "POST", f"/api/v1/workspaces/{wid}/posts",
                  {"account_ids": [account["id"]], "text": "hello from the fuzz run"}, token)
-    return {"token": token, "wid": wid, "spare_token_id": spare["id"], "uid": other["user"]["id"],
+    return {"token": token, "wid": wid, "spare_token_id": spare["id"], "uid": other["me"]["user"]["id"],
             "aid": account["id"], "pid": post["id"]}
 
 
